@@ -1,0 +1,275 @@
+"""beets-mcbr: content-based genre/mood tagging and similar-track search for beets.
+
+The plugin translates beets (items, queries, config, UI) into plain values and
+calls ``mcbr_core``. Importing this module must stay light: torch, annoy and
+librosa are imported only when the engine is first used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import mediafile
+from beets import config as beets_config
+from beets import ui
+from beets.plugins import BeetsPlugin
+from beets.util import syspath
+
+from beetsplug.mcbr import fields, settings
+from mcbr_core.errors import DecodeError, McbrError
+
+if TYPE_CHECKING:
+    from beets.importer import ImportSession, ImportTask
+    from beets.library import Item, Library
+
+    from mcbr_core.engine import Engine, Tags
+
+#: Flexible attributes recording what the plugin wrote last (to refresh its own values freely).
+OURS = {"genres": "mcbr_genres", fields.MOOD_FIELD: "mcbr_moods"}
+OURS_SEP = "\u241f"  # unit-separator symbol: cannot clash with genre names
+
+
+class _BeetsLogHandler(logging.Handler):
+    """Bridges the core's stdlib log records into the plugin's beets logger."""
+
+    def __init__(self, plugin_log: logging.Logger) -> None:
+        super().__init__()
+        self.plugin_log = plugin_log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # beets' logger formats with {} placeholders: hand it the finished message
+        self.plugin_log.log(record.levelno, "{}", record.getMessage())
+
+
+class McbrPlugin(BeetsPlugin):
+    """The ``mcbr`` beets plugin."""
+
+    def __init__(self, name: str = "mcbr") -> None:
+        super().__init__(name)
+        self.config.add(settings.DEFAULTS)
+        self._add_mood_field()
+        self._touched_store = False
+        self._pending_writes: dict[int, bool] = {}
+        core_log = logging.getLogger("mcbr_core")
+        core_log.handlers = [h for h in core_log.handlers if not isinstance(h, _BeetsLogHandler)]
+        core_log.addHandler(_BeetsLogHandler(self._log))
+        core_log.setLevel(logging.DEBUG)
+        core_log.propagate = False
+        if self.config["auto"].get(bool):
+            self.import_stages = [self.imported]
+            self.register_listener("import_task_files", self.import_task_files)
+        self.register_listener("item_removed", self.item_removed)
+        self.register_listener("item_moved", self.item_moved)
+        self.register_listener("cli_exit", self.cli_exit)
+
+    # -- setup ---------------------------------------------------------------
+
+    def _add_mood_field(self) -> None:
+        if fields.MOOD_FIELD in mediafile.MediaFile.fields():
+            self._log.debug("a {} media field exists already; using it", fields.MOOD_FIELD)
+            return
+        try:
+            self.add_media_field(fields.MOOD_FIELD, fields.mood_media_field())
+        except ValueError:  # a second registration (plugin loaded twice)
+            pass
+
+    @cached_property
+    def settings(self) -> settings.PluginSettings:
+        """Validated config (read once per process)."""
+        return settings.load(self.config)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The core engine; creating it imports nothing heavy."""
+        from mcbr_core.engine import Engine
+
+        s = self.settings
+        return Engine(
+            analysis=s.analysis,
+            tags=s.tags,
+            index=s.index,
+            store_path=s.store_path,
+            index_dir=s.index_dir,
+            base_dir=s.base_dir,
+        )
+
+    @property
+    def item_types(self) -> dict[str, Any]:  # type: ignore[override]
+        """Typed flexible attributes, including one score per genre/mood label of the model."""
+        types = dict(fields.BASE_TYPES)
+        try:
+            types.update(fields.score_types(self.engine.score_field_names()))
+        except (McbrError, ui.UserError) as exc:
+            self._log.debug("score attributes untyped: {}", exc)
+        return types
+
+    def commands(self) -> list[ui.Subcommand]:
+        from beetsplug.mcbr.commands import analyze_command, similar_command
+
+        return [analyze_command(self), similar_command(self)]
+
+    # -- analysis of one item ------------------------------------------------
+
+    def analyze_item(self, item: Item, *, persist: bool = True) -> Tags | None:
+        """Analyse an item, store its embedding and set its fields (not stored, not written).
+
+        With ``persist=False`` (``--pretend``) the embedding store is left alone.
+
+        Returns ``None`` (after one log line naming the file and the reason, and
+        marking the item failed) when the file cannot be analysed.
+        """
+        path = item.filepath
+        try:
+            analysis = self.engine.analyze(path)
+            tags = self.engine.tags(analysis)
+            mtime = os.stat(syspath(item.path)).st_mtime
+            if persist:
+                self.engine.store.put(
+                    item.id,
+                    analysis.embedding,
+                    model_id=analysis.model_id,
+                    feature_version=analysis.feature_version,
+                    path=bytes(item.path),
+                    mtime=mtime,
+                )
+                self._touched_store = True
+        except (McbrError, OSError, ValueError) as exc:
+            reason = str(exc) or type(exc).__name__
+            self._log.error("{}: {}", path, reason)
+            item["mcbr_status"] = "failed"
+            item["mcbr_error"] = reason[:500]
+            item["mcbr_mtime"] = _mtime(item)
+            return None
+        self.apply_tags(item, tags)
+        item["mcbr_model"] = analysis.model_id
+        item["mcbr_mtime"] = mtime
+        item["mcbr_analyzed"] = time.time()
+        item["mcbr_status"] = "ok"
+        if "mcbr_error" in item:
+            del item["mcbr_error"]
+        self._log.debug(
+            "{}: genres {}, moods {} ({:.2f}s decode, {:.2f}s features, {:.2f}s model)",
+            path,
+            tags.genres,
+            tags.moods,
+            *(analysis.timings.get(k, 0.0) for k in ("decode", "features", "model")),
+        )
+        return tags
+
+    def apply_tags(self, item: Item, tags: Tags) -> None:
+        """Set genres, mood and score attributes, honouring ``force`` and ``keep_existing``."""
+        from mcbr_core.tagging import merge
+
+        s = self.settings
+        sep = s.tags.separator
+        current = {
+            "genres": list(item.get("genres") or []),
+            fields.MOOD_FIELD: [m.strip() for m in (item.get(fields.MOOD_FIELD) or "").split(sep.strip()) if m.strip()],
+        }
+        for field, predicted in (("genres", tags.genres), (fields.MOOD_FIELD, tags.moods)):
+            ours_raw = item.get(OURS[field])
+            ours = ours_raw.split(OURS_SEP) if ours_raw else ([] if ours_raw == "" else None)
+            new = merge(current[field], predicted, ours=ours, force=s.force, keep_existing=s.keep_existing)
+            if new != current[field]:
+                item[field] = new if field == "genres" else sep.join(new)
+                item[OURS[field]] = OURS_SEP.join(new)
+            elif ours is not None or not current[field]:
+                item[OURS[field]] = OURS_SEP.join(new)
+        for key, value in tags.scores.items():
+            item[key] = value
+
+    # -- writing ---------------------------------------------------------------
+
+    def should_write(self, write_opt: bool | None = None) -> bool:
+        """Whether tags go into files: the plugin's ``write`` and beets' ``import.write``/-w/-W."""
+        return self.settings.write and ui.should_write(write_opt)
+
+    def write_fields(self, item: Item) -> bool:
+        """Write only the genre and mood tags into the file; other tags stay untouched.
+
+        Returns ``False`` (after one log line) if the file cannot be written; the
+        file is then left as it was.
+        """
+        values = {"genres": item.get("genres") or [], fields.MOOD_FIELD: item.get(fields.MOOD_FIELD) or None}
+        try:
+            mf = mediafile.MediaFile(syspath(item.path), id3v23=beets_config["id3v23"].get(bool))
+            mf.update(values)
+            mf.save()
+        except (mediafile.UnreadableFileError, OSError) as exc:
+            self._log.error("{}: cannot write tags: {}", item.filepath, exc)
+            return False
+        # the audio did not change: keep the embedding fresh for the new mtime
+        mtime = os.stat(syspath(item.path)).st_mtime
+        item.mtime = mtime
+        item["mcbr_mtime"] = mtime
+        if self.engine.store.row(item.id, self.engine.model_id) is not None:
+            self.engine.store.set_path(item.id, bytes(item.path), mtime)
+        return True
+
+    # -- import ----------------------------------------------------------------
+
+    def imported(self, session: ImportSession, task: ImportTask) -> None:
+        """Import stage: analyse the task's items before files move."""
+        from beets.importer import Action
+
+        beets_writes = bool(session.config["write"].get(bool)) and (task.apply or task.choice_flag == Action.RETAG)
+        for item in task.imported_items():
+            if self.analyze_item(item) is None:
+                item.store()
+                continue
+            item.store()
+            # beets writes every field itself after applying a match; for as-is
+            # imports and unchanged re-imports it writes nothing, so we do.
+            self._pending_writes[item.id] = not beets_writes and self.should_write()
+
+    def import_task_files(self, session: ImportSession, task: ImportTask) -> None:
+        """After files moved (and beets wrote): write our own fields where beets did not."""
+        for item in task.imported_items():
+            own_write = self._pending_writes.pop(item.id, None)
+            if own_write is None:
+                continue
+            if own_write:
+                self.write_fields(item)
+            else:
+                mtime = _mtime(item)
+                item["mcbr_mtime"] = mtime
+                self.engine.store.set_path(item.id, bytes(item.path), mtime)
+            item.store()
+
+    # -- library events ----------------------------------------------------------
+
+    def item_removed(self, item: Item) -> None:
+        """Drop the embedding of a removed item."""
+        if self.settings.store_path.exists() and self.engine.store.remove([item.id]):
+            self._touched_store = True
+
+    def item_moved(self, item: Item, source: bytes, destination: bytes) -> None:
+        """Keep the embedding of a moved item, with its new path."""
+        if self.settings.store_path.exists():
+            self.engine.store.set_path(item.id, bytes(destination))
+
+    def cli_exit(self, lib: Library) -> None:
+        """Rebuild the index once per command if this command changed the store."""
+        if not self._touched_store:
+            return
+        self._touched_store = False
+        try:
+            self.engine.neighbours.index()
+        except McbrError as exc:
+            self._log.error("cannot rebuild the index: {}", exc)
+        finally:
+            self.engine.close()
+
+
+def _mtime(item: Item) -> float:
+    try:
+        return os.stat(syspath(item.path)).st_mtime
+    except OSError:
+        return 0.0
+
+
+__all__ = ["McbrPlugin", "DecodeError"]

@@ -1,0 +1,227 @@
+"""The ``beet mcbr`` and ``beet similar`` subcommands (no heavy imports here)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Protocol
+
+from beets import ui
+from beets.util import syspath
+
+from mcbr_core.errors import McbrError
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+    from beetsplug.mcbr import McbrPlugin
+
+
+class AnalyzeOptions(Protocol):
+    """Options of ``beet mcbr``."""
+
+    force: bool
+    pretend: bool
+    write: bool | None
+    quiet: bool
+
+
+class SimilarOptions(Protocol):
+    """Options of ``beet similar``."""
+
+    count: int | None
+    album: bool
+    artist: bool
+    format: str | None
+
+
+class Progress:
+    """A one-line progress display on stderr for runs of more than a few items."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled and total > 3 and sys.stderr.isatty()
+        self.done = 0
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if self.enabled:
+            text = f"mcbr: {self.done}/{self.total} {label}"[:79]
+            sys.stderr.write(f"\r{text:<79}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+            sys.stderr.flush()
+
+
+def is_current(plugin: McbrPlugin, item: Item) -> bool:
+    """Whether ``item`` was analysed by the configured model and its file has not changed since."""
+    engine = plugin.engine
+    if item.get("mcbr_model") != engine.model_id:
+        return False
+    try:
+        mtime = os.stat(syspath(item.path)).st_mtime
+    except OSError:
+        return item.get("mcbr_status") == "failed"  # a missing file stays failed until it reappears
+    if item.get("mcbr_status") == "failed":
+        return item.get("mcbr_mtime") == mtime
+    row = engine.store.row(item.id, engine.model_id)
+    return row is not None and row.feature_version == engine.feature_version and row.mtime == mtime
+
+
+def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> tuple[int, int, int]:
+    """Analyse items, set and write their tags; returns (analysed, skipped, failed)."""
+    write = plugin.should_write(opts.write)
+    todo = [i for i in items if opts.force or not is_current(plugin, i)]
+    skipped = len(items) - len(todo)
+    failed = 0
+    progress = Progress(len(todo), enabled=not opts.quiet)
+    try:
+        for item in todo:
+            progress.step(item.filepath.name)
+            before = item.copy()
+            if plugin.analyze_item(item, persist=not opts.pretend) is None:
+                failed += 1
+                if not opts.pretend:
+                    item.store()
+                continue
+            if opts.pretend:
+                progress.close()
+                ui.show_model_changes(item, before, fields=["genres", "mood"], always=True)
+                continue
+            if not opts.quiet:
+                progress.close()
+                ui.show_model_changes(item, before, fields=["genres", "mood"])
+            if write and item.get("genres") is not None:
+                plugin.write_fields(item)
+            item.store()
+    finally:
+        progress.close()
+    return len(todo) - failed, skipped, failed
+
+
+def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
+    """``beet mcbr [QUERY]``: analyse library items."""
+    cmd = ui.Subcommand("mcbr", help="analyse tracks: genre and mood tags, embeddings for `beet similar`")
+    cmd.parser.add_option("-f", "--force", action="store_true", default=False,
+                          help="re-analyse items analysed before with the same model")  # fmt: skip
+    cmd.parser.add_option("-p", "--pretend", action="store_true", default=False,
+                          help="show the tags that would change; change nothing")  # fmt: skip
+    cmd.parser.add_option("-w", "--write", action="store_true", default=None,
+                          help="write tags to files (default: import.write)")  # fmt: skip
+    cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write",
+                          help="do not write tags to files")  # fmt: skip
+    cmd.parser.add_option("-q", "--quiet", action="store_true", default=None,
+                          help="print nothing but errors")  # fmt: skip
+
+    def func(lib: Library, opts: AnalyzeOptions, args: list[str]) -> None:
+        opts.quiet = plugin.settings.quiet if opts.quiet is None else opts.quiet
+        items = list(lib.items(args))
+        if not items:
+            raise ui.UserError("mcbr: no items match the query")
+        try:
+            done, skipped, failed = analyze_items(plugin, lib, items, opts)
+        except McbrError as exc:
+            raise ui.UserError(f"mcbr: {exc}") from None
+        if not opts.quiet or failed:
+            verb = "would analyse" if opts.pretend else "analysed"
+            ui.print_(f"mcbr: {verb} {done}, skipped {skipped} up to date, {failed} failed")
+
+    cmd.func = func
+    return cmd
+
+
+def similar_command(plugin: McbrPlugin) -> ui.Subcommand:
+    """``beet similar QUERY``: the tracks, albums or artists that sound closest."""
+    cmd = ui.Subcommand("similar", help="list the tracks (or albums, artists) that sound most like the query")
+    cmd.parser.add_option("-n", "--count", type="int", default=None, help="number of results (default: 10)")
+    cmd.parser.add_option("--album", action="store_true", default=False, help="list similar albums")
+    cmd.parser.add_option("--artist", action="store_true", default=False, help="list similar artists")
+    cmd.parser.add_format_option(target="item")
+
+    def func(lib: Library, opts: SimilarOptions, args: list[str]) -> None:
+        if opts.album and opts.artist:
+            raise ui.UserError("mcbr: --album and --artist exclude each other")
+        if not args:
+            raise ui.UserError("mcbr: similar needs a query, e.g. beet similar artist:Phish")
+        try:
+            similar(plugin, lib, args, opts)
+        except McbrError as exc:
+            raise ui.UserError(f"mcbr: {exc}") from None
+
+    cmd.func = func
+    return cmd
+
+
+def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOptions) -> None:
+    """Print the nearest items, albums or artists to the query's items."""
+    s = plugin.settings
+    engine = plugin.engine
+    items = list(lib.items(query))
+    if not items:
+        raise ui.UserError("mcbr: no items match the query")
+    missing = [i for i in items if engine.store.row(i.id, engine.model_id) is None]
+    if missing:
+        if len(missing) > s.analyze_missing:
+            raise ui.UserError(
+                f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {' '.join(query)}` first"
+            )
+        plugin._log.info("analysing {} item(s) without an embedding", len(missing))
+        for item in missing:
+            if plugin.analyze_item(item) is not None:
+                if plugin.should_write():
+                    plugin.write_fields(item)
+            item.store()
+        if all(engine.store.row(i.id, engine.model_id) is None for i in items):
+            raise ui.UserError("mcbr: none of the query's items could be analysed")
+    n = opts.count or s.similar_count
+    ids = [i.id for i in items]
+    if opts.album:
+        kind = "album"
+        query_albums = {i.album_id for i in items if i.album_id is not None}
+        results = engine.neighbours.similar(ids, n, group=_album_of(lib), exclude_groups=query_albums)
+        objs = [(lib.get_album(r.key), r.distance) for r in results]
+    elif opts.artist:
+        kind = "artist"
+        query_artists = {i.artist for i in items}
+        results = engine.neighbours.similar(ids, n, group=_artist_of(lib), exclude_groups=query_artists)
+        objs = [(_representative(lib, r.key), r.distance) for r in results]
+    else:
+        kind = "item"
+        results = engine.neighbours.similar(ids, n)
+        objs = [(lib.get_item(r.key), r.distance) for r in results]
+    fmt = opts.format or s.formats[kind]
+    for obj, distance in objs:
+        if obj is None:
+            continue
+        obj["mcbr_distance"] = distance  # in memory only, for the format string
+        ui.print_(format(obj, fmt))
+
+
+def _album_of(lib: Library) -> Callable[[int], Hashable]:
+    cache: dict[int, Hashable] = {}
+
+    def key(item_id: int) -> Hashable:
+        if item_id not in cache:
+            item = lib.get_item(item_id)
+            cache[item_id] = item.album_id if item else None
+        return cache[item_id]
+
+    return key
+
+
+def _artist_of(lib: Library) -> Callable[[int], Hashable]:
+    def key(item_id: int) -> Hashable:
+        item = lib.get_item(item_id)
+        return item.artist if item and item.artist else None
+
+    return key
+
+
+def _representative(lib: Library, artist: str) -> Item | None:
+    from beets.dbcore.query import MatchQuery
+
+    return next(iter(lib.items(MatchQuery("artist", artist))), None)

@@ -1,0 +1,127 @@
+"""The only module that knows both confuse and mcbr_core: config in, frozen settings out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import confuse
+from beets import config as beets_config
+from beets.ui import UserError
+
+from mcbr_core.errors import McbrError
+from mcbr_core.settings import AnalysisSettings, IndexSettings, KindSettings, TagSettings, from_mapping
+
+#: Defaults, mirrored in docs/configuration.md.
+DEFAULTS: dict[str, Any] = {
+    "auto": True,
+    "force": False,
+    "keep_existing": False,
+    "write": True,
+    "quiet": False,
+    "model": "msd-musicnn",
+    "backend": "auto",
+    "extractor": "auto",
+    "decoders": ["soundfile", "pyav"],
+    "device": "auto",
+    "threads": 0,
+    "max_patches": 16,
+    "window_patches": 4,
+    "batch_size": 64,
+    "genre": {"threshold": 0.25, "count": 3},
+    "mood": {"threshold": 0.15, "count": 2},
+    "whitelist": "",
+    "canonical": {},
+    "title_case": True,
+    "mood_separator": "; ",
+    "store": "mcbr.db",
+    "index": {"backend": "annoy", "n_trees": 32, "search_k": -1},
+    "similar": {
+        "count": 10,
+        "format_item": "$mcbr_distance  $artist - $album - $title",
+        "format_album": "$mcbr_distance  $albumartist - $album",
+        "format_artist": "$mcbr_distance  $artist",
+        "analyze_missing": 50,
+    },
+}
+
+_ANALYSIS_KEYS = (
+    "model", "backend", "extractor", "decoders", "device", "threads", "max_patches", "window_patches", "batch_size",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """Everything the plugin needs from its config section, validated."""
+
+    auto: bool
+    force: bool
+    keep_existing: bool
+    write: bool
+    quiet: bool
+    analysis: AnalysisSettings
+    tags: TagSettings
+    index: IndexSettings
+    store_path: Path
+    index_dir: Path
+    base_dir: Path
+    similar_count: int
+    analyze_missing: int
+    formats: dict[str, str]
+
+
+def _whitelist(view: confuse.ConfigView) -> tuple[str, ...] | None:
+    value = view.get()
+    if value in ("", None, False):
+        return None
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    path = Path(view.as_filename())
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserError(f"mcbr: cannot read the genre whitelist {path}: {exc.strerror}") from None
+    return tuple(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
+
+
+def load(config: confuse.ConfigView) -> PluginSettings:
+    """Read and validate the ``mcbr`` section.
+
+    Raises
+    ------
+    UserError
+        On any invalid value, with the key named.
+    """
+    try:
+        base_dir = Path(beets_config.config_dir())
+        store_path = Path(config["store"].get(confuse.Filename(in_app_dir=True)))
+        analysis = from_mapping(AnalysisSettings, {k: config[k].get() for k in _ANALYSIS_KEYS}, where="mcbr")
+        tags = TagSettings(
+            genre=from_mapping(KindSettings, config["genre"].get(dict), where="mcbr.genre"),
+            mood=from_mapping(KindSettings, config["mood"].get(dict), where="mcbr.mood"),
+            whitelist=_whitelist(config["whitelist"]),
+            canonical={str(k): str(v or "") for k, v in (config["canonical"].get(dict) or {}).items()},
+            title_case=config["title_case"].get(bool),
+            separator=config["mood_separator"].as_str(),
+        )
+        index = from_mapping(IndexSettings, config["index"].get(dict), where="mcbr.index")
+        similar = config["similar"]
+        return PluginSettings(
+            auto=config["auto"].get(bool),
+            force=config["force"].get(bool),
+            keep_existing=config["keep_existing"].get(bool),
+            write=config["write"].get(bool),
+            quiet=config["quiet"].get(bool),
+            analysis=analysis,
+            tags=tags,
+            index=index,
+            store_path=store_path,
+            index_dir=store_path.parent,
+            base_dir=base_dir,
+            similar_count=similar["count"].get(int),
+            analyze_missing=similar["analyze_missing"].get(int),
+            formats={k: similar[f"format_{k}"].as_str() for k in ("item", "album", "artist")},
+        )
+    except (confuse.ConfigError, McbrError) as exc:
+        raise UserError(f"mcbr: {exc}") from None

@@ -1,0 +1,154 @@
+"""The engine a host (the beets plugin, the ``mcbr`` CLI) drives.
+
+It owns the lazily created heavy parts: the analyzer (torch, weights), the
+embedding store and the neighbour search. Nothing heavy is imported until one
+of them is first used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcbr_core import tagging
+from mcbr_core.backends.base import resolve_model
+from mcbr_core.models.checkpoint import read_card
+from mcbr_core.plugins import Plugins
+from mcbr_core.settings import AnalysisSettings, IndexSettings, TagSettings
+
+if TYPE_CHECKING:
+    from mcbr_core.analysis import Analysis, Analyzer
+    from mcbr_core.similarity import Neighbours
+    from mcbr_core.store.embeddings import EmbeddingStore
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What the model says about one track, ready for a tagger.
+
+    Attributes
+    ----------
+    genres, moods : list[str]
+        Names to write, best first.
+    scores : dict[str, float]
+        ``mcbr_<kind>_<label>`` score attributes.
+    """
+
+    genres: list[str]
+    moods: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class Engine:
+    """Analysis, tagging, storage and search behind one object.
+
+    Parameters
+    ----------
+    analysis, tags, index
+        Validated settings.
+    store_path
+        SQLite embedding store.
+    index_dir
+        Folder for index files.
+    base_dir
+        Folder relative model paths start from.
+    plugins
+        Plugin manager (default: the process-wide one, created on first use).
+    """
+
+    def __init__(
+        self,
+        *,
+        analysis: AnalysisSettings,
+        tags: TagSettings,
+        index: IndexSettings,
+        store_path: Path,
+        index_dir: Path,
+        base_dir: Path | None = None,
+        plugins: Plugins | None = None,
+    ) -> None:
+        self.analysis_settings = analysis
+        self.tag_settings = tags
+        self.index_settings = index
+        self.store_path = Path(store_path)
+        self.index_dir = Path(index_dir)
+        self.base_dir = base_dir
+        self._plugins = plugins
+
+    @property
+    def plugins(self) -> Plugins:
+        """The plugin manager."""
+        if self._plugins is None:
+            from mcbr_core.plugins import get_plugins
+
+            self._plugins = get_plugins()
+        return self._plugins
+
+    @cached_property
+    def card(self) -> dict[str, Any]:
+        """The configured model's card (read from the file header; no torch)."""
+        return read_card(resolve_model(self.analysis_settings.model, base_dir=self.base_dir))
+
+    @property
+    def model_id(self) -> str:
+        """Id of the configured model, stored with every embedding."""
+        return str(self.card["id"])
+
+    @property
+    def feature_version(self) -> str:
+        """Feature version the configured model expects."""
+        return str(self.card["features"]["version"])
+
+    def score_field_names(self) -> list[str]:
+        """Score attributes the configured model produces."""
+        return tagging.score_field_names(self.card["heads"], self.card.get("tag_kinds", {}))
+
+    @cached_property
+    def analyzer(self) -> Analyzer:
+        """The analyzer (imports torch and loads the weights on first use)."""
+        from mcbr_core.analysis import Analyzer
+
+        return Analyzer(self.analysis_settings, self.plugins, base_dir=self.base_dir)
+
+    @cached_property
+    def store(self) -> EmbeddingStore:
+        """The embedding store (opened on first use)."""
+        from mcbr_core.store.embeddings import EmbeddingStore
+
+        return EmbeddingStore(self.store_path)
+
+    @cached_property
+    def neighbours(self) -> Neighbours:
+        """Neighbour search over the configured model's embeddings."""
+        from mcbr_core.similarity import Neighbours
+
+        return Neighbours(
+            self.store,
+            model_id=self.model_id,
+            folder=self.index_dir,
+            settings=self.index_settings,
+            metric=self.card["embedding"].get("metric", "angular"),
+            plugins=self.plugins,
+        )
+
+    def analyze(self, path: str | Path) -> Analysis:
+        """Analyse one file (see ``Analyzer.analyze``)."""
+        return self.analyzer.analyze(path)
+
+    def tags(self, analysis: Analysis) -> Tags:
+        """Genres, moods and score attributes from an analysis."""
+        from mcbr_core.backends.musicnn_vocab import canonical
+
+        scored = tagging.scored_labels(analysis.scores, self.card.get("tag_kinds", {}))
+        return Tags(
+            genres=tagging.choose(scored, "genre", self.tag_settings, canonical),
+            moods=tagging.choose(scored, "mood", self.tag_settings, canonical),
+            scores=tagging.score_fields(scored),
+        )
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        if "store" in self.__dict__:
+            self.store.close()

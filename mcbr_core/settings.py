@@ -1,0 +1,167 @@
+"""Frozen, validated settings the core receives (never a confuse view).
+
+Each dataclass validates in ``__post_init__``; ``from_mapping`` rejects unknown
+keys, so a typo in a user's config is an error and not a silent default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+from mcbr_core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str) -> T:
+    """Build settings dataclass ``cls`` from a mapping, rejecting unknown keys.
+
+    Parameters
+    ----------
+    cls
+        A settings dataclass.
+    data
+        Plain values (lists become tuples).
+    where
+        Config section for error messages, e.g. ``"mcbr.tags"``.
+    """
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How audio becomes tags and an embedding.
+
+    Attributes
+    ----------
+    model
+        Shipped model name or path to a ``.safetensors`` model file.
+    backend
+        Registered model backend, or ``"auto"`` for the one the model card names.
+    extractor
+        Registered feature extractor, or ``"auto"`` for the model's own.
+    decoders
+        Decoders to try, in order (those claiming the extension go first).
+    device
+        ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    threads
+        Torch threads per process; 0 = torch's default.
+    max_patches
+        At most this many model patches per track (about 3 s each for musicnn).
+        Tracks up to that length are analysed whole.
+    window_patches
+        Longer tracks are analysed in ``max_patches // window_patches`` windows of
+        this many consecutive patches, spread evenly over the track.
+    batch_size
+        Patches per forward pass.
+    """
+
+    model: str = "msd-musicnn"
+    backend: str = "auto"
+    extractor: str = "auto"
+    decoders: tuple[str, ...] = ("soundfile", "pyav")
+    device: str = "auto"
+    threads: int = 0
+    max_patches: int = 16
+    window_patches: int = 4
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("mcbr.model: must name a model")
+        if not self.decoders:
+            raise ConfigError("mcbr.decoders: at least one decoder is needed")
+        for name in ("threads",):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"mcbr.{name}: must be >= 0")
+        for name in ("max_patches", "window_patches", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"mcbr.{name}: must be >= 1")
+        if self.window_patches > self.max_patches:
+            raise ConfigError("mcbr.window_patches: must not exceed max_patches")
+
+
+@dataclass(frozen=True)
+class KindSettings:
+    """Tag selection for one kind (genre or mood).
+
+    Attributes
+    ----------
+    threshold
+        Minimum probability for a tag to be written.
+    count
+        At most this many tags of the kind (best first); 0 disables the kind.
+    """
+
+    threshold: float = 0.3
+    count: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold must be within [0, 1], got {self.threshold}")
+        if self.count < 0:
+            raise ConfigError(f"count must be >= 0, got {self.count}")
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    """Which predicted tags are written, and how they are spelled.
+
+    Attributes
+    ----------
+    genre, mood
+        Threshold and count per kind.
+    whitelist
+        If set, only these genres (case-insensitive, after canonical mapping) are written.
+    canonical
+        Label (case-insensitive) to the name written, overriding the model's spelling
+        (``{"Hip-Hop": "Rap"}``). Mapping a label to ``""`` drops it.
+    title_case
+        Title-case names that ``canonical`` does not cover.
+    separator
+        Joins several moods in the single MOOD tag.
+    """
+
+    genre: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.25, count=3))
+    mood: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.15, count=2))
+    whitelist: tuple[str, ...] | None = None
+    canonical: Mapping[str, str] = field(default_factory=dict)
+    title_case: bool = True
+    separator: str = "; "
+
+    def __post_init__(self) -> None:
+        if not self.separator:
+            raise ConfigError("mcbr.mood_separator: must not be empty")
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """The nearest-neighbour index.
+
+    Attributes
+    ----------
+    backend
+        Registered index backend (``annoy`` or ``exact``).
+    n_trees
+        Annoy trees: more is more accurate and larger.
+    search_k
+        Nodes Annoy inspects per query; -1 = ``n_trees * n``.
+    """
+
+    backend: str = "annoy"
+    n_trees: int = 32
+    search_k: int = -1
+
+    def __post_init__(self) -> None:
+        if self.n_trees < 1:
+            raise ConfigError("mcbr.index.n_trees: must be >= 1")

@@ -1,0 +1,136 @@
+"""From tag probabilities to the genre and mood names written into files."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mcbr_core.settings import TagSettings
+
+KINDS = ("genre", "mood")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One label of one kind with its probability."""
+
+    kind: str
+    label: str
+    score: float
+
+
+def scored_labels(scores: Mapping[str, Mapping[str, float]], kinds: Mapping[str, Mapping[str, str]]) -> list[Scored]:
+    """Flatten per-head scores into kind-tagged labels.
+
+    A head named ``genre`` or ``mood`` is of that kind throughout; other heads
+    use the model's ``tag_kinds`` map, and unmapped labels count as ``other``.
+
+    Parameters
+    ----------
+    scores
+        Head -> label -> probability (clip level).
+    kinds
+        Head -> label -> kind, from the model card.
+    """
+    out = []
+    for head, labels in scores.items():
+        for label, score in labels.items():
+            kind = head if head in KINDS else kinds.get(head, {}).get(label, "other")
+            out.append(Scored(kind, label, float(score)))
+    return out
+
+
+def slug(label: str) -> str:
+    """Label as a beets field-name suffix: ``"Hip-Hop"`` -> ``"hip_hop"``, ``"R&B"`` -> ``"r_b"``."""
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_") or "x"
+
+
+def score_fields(scored: Sequence[Scored]) -> dict[str, float]:
+    """Flexible attributes ``mcbr_<kind>_<slug>`` for genre and mood scores (rounded to 1e-4)."""
+    return {f"mcbr_{s.kind}_{slug(s.label)}": round(s.score, 4) for s in scored if s.kind in KINDS}
+
+
+def choose(scored: Sequence[Scored], kind: str, settings: TagSettings, default_name: callable) -> list[str]:  # type: ignore[valid-type]
+    """Pick the names to write for one kind.
+
+    Parameters
+    ----------
+    scored
+        All labels with scores.
+    kind
+        ``"genre"`` or ``"mood"``.
+    settings
+        Thresholds, counts, whitelist and spelling.
+    default_name
+        The model's own spelling of a label (e.g. ``musicnn_vocab.canonical``).
+
+    Returns
+    -------
+    list[str]
+        Names, best first, de-duplicated after spelling (``electronic`` and
+        ``electronica`` may both map to one name).
+    """
+    ks = getattr(settings, kind)
+    canonical = {k.lower(): v for k, v in settings.canonical.items()}
+    whitelist = {w.lower() for w in settings.whitelist} if settings.whitelist is not None else None
+    names: list[str] = []
+    for s in sorted((s for s in scored if s.kind == kind), key=lambda s: -s.score):
+        if len(names) >= ks.count or s.score < ks.threshold:
+            break
+        name = canonical.get(s.label.lower())
+        if name is None:
+            name = default_name(s.label) if settings.title_case else s.label
+        if not name:
+            continue
+        if kind == "genre" and whitelist is not None and name.lower() not in whitelist:
+            continue
+        if name.lower() not in {n.lower() for n in names}:
+            names.append(name)
+    return names
+
+
+def merge(
+    existing: Sequence[str],
+    predicted: Sequence[str],
+    *,
+    ours: Sequence[str] | None,
+    force: bool,
+    keep_existing: bool,
+) -> list[str]:
+    """Decide the values of a genre or mood field, never clobbering a user's own.
+
+    Parameters
+    ----------
+    existing
+        What the item has now.
+    predicted
+        What the model proposes.
+    ours
+        What this plugin wrote last time (``None`` if never). Values still equal
+        to it are the plugin's own and are refreshed freely.
+    force
+        Replace (or extend) values the user set.
+    keep_existing
+        With ``force``: keep the user's values and add the predicted ones after them.
+
+    Returns
+    -------
+    list[str]
+        The new values (may equal ``existing``).
+    """
+    existing = [e for e in existing if e]
+    if not existing or (ours is not None and [e.lower() for e in existing] == [o.lower() for o in ours]):
+        return list(predicted)
+    if not force:
+        return list(existing)
+    if keep_existing:
+        seen = {e.lower() for e in existing}
+        return list(existing) + [p for p in predicted if p.lower() not in seen]
+    return list(predicted)
+
+
+def score_field_names(heads: Mapping[str, Sequence[str]], kinds: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Names of the score attributes a model produces (without running it)."""
+    zero = {head: {label: 0.0 for label in labels} for head, labels in heads.items()}
+    return sorted(score_fields(scored_labels(zero, kinds)))

@@ -1,0 +1,80 @@
+"""Decoders: every format, windows, downmix, resampling, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcbr_core.audio.decode import PyAVDecoder, SoundfileDecoder, load_audio, probe, resample
+from mcbr_core.errors import DecodeError
+from tests.audiogen import FORMATS
+
+DECODERS = [SoundfileDecoder(), PyAVDecoder()]
+
+
+def dominant_freq(y: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.argmax(spec) * sr / len(y))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_decodes_to_the_signal(make_audio, fmt: str) -> None:
+    path = make_audio(f"tone.{fmt}", seconds=3.0, freq=440.0, channels=2)
+    y = load_audio(path, sr=16000, decoders=DECODERS)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) / 16000 - 3.0) < 0.1  # encoder padding stays small
+    assert abs(dominant_freq(y, 16000) - 440.0) < 5.0
+    info, _ = probe(path, DECODERS)
+    assert abs(info.duration - 3.0) < 0.1
+
+
+@pytest.mark.parametrize("fmt", ["flac", "m4a"])
+def test_window_decodes_only_that_span(make_audio, fmt: str) -> None:
+    path = make_audio(f"long.{fmt}", seconds=8.0)
+    y = load_audio(path, sr=16000, decoders=DECODERS, start=3.0, duration=2.0)
+    assert abs(len(y) - 32000) <= 160
+
+
+def test_m4a_goes_to_pyav_and_flac_to_soundfile(make_audio) -> None:
+    _, dec = probe(make_audio("a.m4a"), DECODERS)
+    assert dec.name == "pyav"
+    _, dec = probe(make_audio("a.flac"), DECODERS)
+    assert dec.name == "soundfile"
+
+
+def test_resample_length_follows_librosa_rule() -> None:
+    y = np.zeros(22050 * 2 + 7, dtype=np.float32)
+    assert len(resample(y, 22050, 16000)) == int(np.ceil(len(y) * 16000 / 22050))
+
+
+def test_non_finite_samples_become_zero(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    y = np.zeros((16000, 1), dtype=np.float32)
+    y[100] = np.nan
+    y[200] = np.inf
+    sf.write(tmp_path / "bad.wav", y, 16000, subtype="FLOAT")
+    out = load_audio(tmp_path / "bad.wav", sr=16000, decoders=DECODERS)
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.mp3", b"", "empty"),
+        ("noise.mp3", bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "cannot"),
+        ("text.flac", b"this is not audio\n" * 50, "cannot"),
+    ],
+)
+def test_bad_files_raise_a_clear_decode_error(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DecodeError, match=reason):
+        load_audio(path, sr=16000, decoders=DECODERS)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DecodeError, match="not found"):
+        load_audio(tmp_path / "gone.flac", sr=16000, decoders=DECODERS)
