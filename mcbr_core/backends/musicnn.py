@@ -24,7 +24,7 @@ class MusicnnBackend:
     device
         Torch device name (already resolved, e.g. ``"cpu"``).
     options
-        ``batch_size`` (patches per forward pass, default 64).
+        ``batch_size`` (patches per forward pass; 0 or absent = 2 on CPU, 64 on GPU).
     """
 
     def __init__(self, *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> None:
@@ -45,7 +45,7 @@ class MusicnnBackend:
         self._torch = torch
         self._net = net.to(device).eval()
         self._device = device
-        self.batch_size = int(options.get("batch_size", 64))
+        self.batch_size = int(options.get("batch_size", 0)) or (2 if device == "cpu" else 64)
         self.model_id: str = card["id"]
         self.heads: dict[str, list[str]] = {k: list(v) for k, v in card["heads"].items()}
         self.tag_kinds: dict[str, dict[str, str]] = card.get("tag_kinds", {})

@@ -10,6 +10,7 @@ index whether it is stale.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -63,7 +64,9 @@ class EmbeddingStore:
     def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        # beets runs import stages in several threads: one connection, serialised by a lock
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self.transaction():
@@ -71,7 +74,7 @@ class EmbeddingStore:
                 if stmt.strip():
                     self._db.execute(stmt)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        (schema,) = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        ((schema,),) = self._read("SELECT value FROM meta WHERE key='schema'")
         if schema != SCHEMA_VERSION:
             raise IndexMismatchError(f"{self.path}: store schema {schema}, this version reads {SCHEMA_VERSION}")
 
@@ -88,14 +91,19 @@ class EmbeddingStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locked) transaction; rolled back on error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     def _bump(self, model_ids: Iterable[str]) -> None:
         for model_id in set(model_ids):
@@ -107,8 +115,8 @@ class EmbeddingStore:
 
     def generation(self, model_id: str) -> int:
         """Counter bumped by every change to ``model_id``'s embeddings."""
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (f"generation:{model_id}",)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self._read("SELECT value FROM meta WHERE key=?", (f"generation:{model_id}",))
+        return int(rows[0][0]) if rows else 0
 
     def put(
         self,
@@ -147,18 +155,16 @@ class EmbeddingStore:
 
     def get(self, item_id: int, model_id: str) -> np.ndarray | None:
         """The embedding ``(D,)`` of one item, or ``None``."""
-        row = self._db.execute(
-            "SELECT vector FROM embeddings WHERE item_id=? AND model_id=?", (item_id, model_id)
-        ).fetchone()
-        return np.frombuffer(row[0], dtype=np.float32).copy() if row else None
+        rows = self._read("SELECT vector FROM embeddings WHERE item_id=? AND model_id=?", (item_id, model_id))
+        return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
 
     def row(self, item_id: int, model_id: str) -> Row | None:
         """Metadata of one item's embedding, or ``None``."""
-        r = self._db.execute(
+        rows = self._read(
             "SELECT item_id, model_id, feature_version, path, mtime FROM embeddings WHERE item_id=? AND model_id=?",
             (item_id, model_id),
-        ).fetchone()
-        return Row(*r) if r else None
+        )
+        return Row(*rows[0]) if rows else None
 
     def rows(self, model_id: str | None = None) -> list[Row]:
         """Metadata of every embedding (of one model, or all)."""
@@ -166,7 +172,7 @@ class EmbeddingStore:
         args: tuple = ()
         if model_id is not None:
             sql, args = sql + " WHERE model_id=?", (model_id,)
-        return [Row(*r) for r in self._db.execute(sql + " ORDER BY item_id", args)]
+        return [Row(*r) for r in self._read(sql + " ORDER BY item_id", args)]
 
     def vectors(self, model_id: str, item_ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings of one model, sorted by item id.
@@ -177,20 +183,17 @@ class EmbeddingStore:
         vectors : np.ndarray [shape=(N, D), dtype=float32]
         """
         if item_ids is None:
-            cur = self._db.execute(
-                "SELECT item_id, vector FROM embeddings WHERE model_id=? ORDER BY item_id", (model_id,)
-            )
-            rows = cur.fetchall()
+            rows = self._read("SELECT item_id, vector FROM embeddings WHERE model_id=? ORDER BY item_id", (model_id,))
         else:
             wanted = sorted(set(int(i) for i in item_ids))
             rows = []
             for i in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
                 chunk = wanted[i : i + 900]
-                rows += self._db.execute(
+                rows += self._read(
                     f"SELECT item_id, vector FROM embeddings WHERE model_id=? AND item_id IN "
                     f"({','.join('?' * len(chunk))}) ORDER BY item_id",
                     (model_id, *chunk),
-                ).fetchall()
+                )
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -227,14 +230,14 @@ class EmbeddingStore:
     def count(self, model_id: str | None = None) -> int:
         """Number of embeddings (of one model, or all)."""
         if model_id is None:
-            return self._db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
-        return self._db.execute("SELECT COUNT(*) FROM embeddings WHERE model_id=?", (model_id,)).fetchone()[0]
+            return self._read("SELECT COUNT(*) FROM embeddings")[0][0]
+        return self._read("SELECT COUNT(*) FROM embeddings WHERE model_id=?", (model_id,))[0][0]
 
     def dim(self, model_id: str) -> int | None:
         """Dimension of ``model_id``'s vectors, or ``None`` if it has none."""
-        row = self._db.execute("SELECT dim FROM embeddings WHERE model_id=? LIMIT 1", (model_id,)).fetchone()
-        return int(row[0]) if row else None
+        rows = self._read("SELECT dim FROM embeddings WHERE model_id=? LIMIT 1", (model_id,))
+        return int(rows[0][0]) if rows else None
 
     def model_ids(self) -> list[str]:
         """Models that have embeddings in the store."""
-        return [r[0] for r in self._db.execute("SELECT DISTINCT model_id FROM embeddings ORDER BY model_id")]
+        return [r[0] for r in self._read("SELECT DISTINCT model_id FROM embeddings ORDER BY model_id")]
