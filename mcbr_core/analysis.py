@@ -16,7 +16,8 @@ import numpy as np
 
 from mcbr_core.audio.decode import AudioInfo, Decoder, load_audio, probe
 from mcbr_core.audio.segments import choose_windows
-from mcbr_core.backends.base import ModelBackend, resolve_model
+from mcbr_core.backends.base import ModelBackend
+from mcbr_core.models.shipped import resolve_model
 from mcbr_core.backends.device import pick_device, set_threads
 from mcbr_core.errors import DecodeError, ModelError
 from mcbr_core.features.base import FeatureExtractor

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcbr_core import tagging
-from mcbr_core.backends.base import resolve_model
+from mcbr_core.models.shipped import resolve_model
 from mcbr_core.models.checkpoint import read_card
-from mcbr_core.plugins import Plugins
 from mcbr_core.settings import AnalysisSettings, IndexSettings, TagSettings
 
 if TYPE_CHECKING:
     from mcbr_core.analysis import Analysis, Analyzer
+    from mcbr_core.plugins import Plugins
     from mcbr_core.similarity import Neighbours
     from mcbr_core.store.embeddings import EmbeddingStore
 
@@ -139,16 +139,16 @@ class Engine:
 
     def tags(self, analysis: Analysis) -> Tags:
         """Genres, moods and score attributes from an analysis."""
-        from mcbr_core.backends.musicnn_vocab import canonical
-
         scored = tagging.scored_labels(analysis.scores, self.card.get("tag_kinds", {}))
         return Tags(
-            genres=tagging.choose(scored, "genre", self.tag_settings, canonical),
-            moods=tagging.choose(scored, "mood", self.tag_settings, canonical),
+            genres=tagging.choose(scored, "genre", self.tag_settings),
+            moods=tagging.choose(scored, "mood", self.tag_settings),
             scores=tagging.score_fields(scored),
         )
 
     def close(self) -> None:
-        """Close the store if it was opened."""
-        if "store" in self.__dict__:
-            self.store.close()
+        """Close the store if it was opened; it reopens on next use."""
+        self.__dict__.pop("neighbours", None)
+        store = self.__dict__.pop("store", None)
+        if store is not None:
+            store.close()

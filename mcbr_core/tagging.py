@@ -10,6 +10,23 @@ from mcbr_core.settings import TagSettings
 
 KINDS = ("genre", "mood")
 
+#: Usual spellings of model labels; anything else is title-cased.
+CANONICAL: dict[str, str] = {
+    "rnb": "R&B",
+    "hip-hop": "Hip Hop",
+    "hip hop": "Hip Hop",
+    "house": "House",
+    "electro": "Electro",
+    "new age": "New Age",
+    "progressive rock": "Progressive Rock",
+    "mellow": "Mellow",
+}
+
+
+def canonical(label: str) -> str:
+    """The name written to files for a model label (``"rnb"`` -> ``"R&B"``)."""
+    return CANONICAL.get(label.lower(), label.title())
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -51,7 +68,7 @@ def score_fields(scored: Sequence[Scored]) -> dict[str, float]:
     return {f"mcbr_{s.kind}_{slug(s.label)}": round(s.score, 4) for s in scored if s.kind in KINDS}
 
 
-def choose(scored: Sequence[Scored], kind: str, settings: TagSettings, default_name: callable) -> list[str]:  # type: ignore[valid-type]
+def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[str]:
     """Pick the names to write for one kind.
 
     Parameters
@@ -62,8 +79,6 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings, default_n
         ``"genre"`` or ``"mood"``.
     settings
         Thresholds, counts, whitelist and spelling.
-    default_name
-        The model's own spelling of a label (e.g. ``musicnn_vocab.canonical``).
 
     Returns
     -------
@@ -72,15 +87,15 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings, default_n
         ``electronica`` may both map to one name).
     """
     ks = getattr(settings, kind)
-    canonical = {k.lower(): v for k, v in settings.canonical.items()}
+    user_names = {k.lower(): v for k, v in settings.canonical.items()}
     whitelist = {w.lower() for w in settings.whitelist} if settings.whitelist is not None else None
     names: list[str] = []
     for s in sorted((s for s in scored if s.kind == kind), key=lambda s: -s.score):
         if len(names) >= ks.count or s.score < ks.threshold:
             break
-        name = canonical.get(s.label.lower())
+        name = user_names.get(s.label.lower())
         if name is None:
-            name = default_name(s.label) if settings.title_case else s.label
+            name = canonical(s.label) if settings.title_case else s.label
         if not name:
             continue
         if kind == "genre" and whitelist is not None and name.lower() not in whitelist:

@@ -1,14 +1,12 @@
-"""The model-backend interface and shipped-model lookup."""
+"""The model-backend interface."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from mcbr_core.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -77,48 +75,3 @@ class ModelBackend(Protocol):
             Probabilities per head ``(B, n_labels)`` and embeddings ``(B, D)``.
         """
         ...
-
-
-def shipped_models_dir() -> Path:
-    """Folder of the models shipped with the package.
-
-    Installed wheels carry them as ``mcbr_core/shipped_models``; a source checkout
-    (editable install) has them in the repository's ``models/``.
-    """
-    here = Path(__file__).resolve().parent.parent
-    installed = here / "shipped_models"
-    return installed if installed.is_dir() else here.parent / "models"
-
-
-def shipped_models() -> dict[str, Path]:
-    """Shipped model names to their ``.safetensors`` files."""
-    folder = shipped_models_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.safetensors"))} if folder.is_dir() else {}
-
-
-def resolve_model(model: str, *, base_dir: Path | None = None) -> Path:
-    """Turn a model name or path into a model file.
-
-    Parameters
-    ----------
-    model
-        A shipped model name (``"msd-musicnn"``) or a path to a ``.safetensors`` file
-        (relative paths are taken from ``base_dir``).
-    base_dir
-        Folder relative paths start from (the beets config folder in the plugin).
-
-    Raises
-    ------
-    ModelError
-        If nothing by that name or path exists.
-    """
-    shipped = shipped_models()
-    if model in shipped:
-        return shipped[model]
-    path = Path(model).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    if path.is_file():
-        return path
-    names = ", ".join(shipped) or "none"
-    raise ModelError(f"model {model!r} is neither a shipped model ({names}) nor an existing file")

@@ -7,11 +7,12 @@ and *catchy* are moods of use, eras and instrumentation are "other". The MTT
 vocabulary is classified the same way. ``docs/tags.md`` is generated from this
 module (``python -m mcbr_core.backends.musicnn_vocab``).
 
-Canonical names are what the plugin writes into files: title case, and the usual
-spelling of genre names (``rnb`` -> ``R&B``, ``Hip-Hop`` -> ``Hip Hop``).
+The names written into files come from ``mcbr_core.tagging.canonical``.
 """
 
 from __future__ import annotations
+
+from mcbr_core.tagging import canonical
 
 MSD_LABELS: tuple[str, ...] = (
     "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
@@ -47,18 +48,6 @@ _MTT_GENRES = {
 }  # fmt: skip
 _MTT_MOODS = {"slow", "fast", "loud", "quiet", "soft", "weird"}
 
-#: Spelling used when a tag is written to a file (otherwise: title case).
-CANONICAL: dict[str, str] = {
-    "rnb": "R&B",
-    "Hip-Hop": "Hip Hop",
-    "House": "House",
-    "electro": "Electro",
-    "new age": "New Age",
-    "Progressive rock": "Progressive Rock",
-    "Mellow": "Mellow",
-}
-
-
 def kinds(labels: tuple[str, ...]) -> dict[str, str]:
     """Map each label of a musicnn head to ``"genre"``, ``"mood"`` or ``"other"``.
 
@@ -74,11 +63,6 @@ def kinds(labels: tuple[str, ...]) -> dict[str, str]:
     """
     genres, moods = (_MSD_GENRES, _MSD_MOODS) if labels == MSD_LABELS else (_MTT_GENRES, _MTT_MOODS)
     return {lab: "genre" if lab in genres else "mood" if lab in moods else "other" for lab in labels}
-
-
-def canonical(label: str) -> str:
-    """Return the name written to files for ``label`` (e.g. ``"rnb"`` -> ``"R&B"``)."""
-    return CANONICAL.get(label, label.title())
 
 
 def markdown_table() -> str:

@@ -1,0 +1,236 @@
+"""The beets plugin through beets' own test helpers, with the toy model of tests/toymodel.py."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import ClassVar
+
+import mediafile
+import mutagen
+import pytest
+from beets.test.helper import ImportHelper, PluginMixin
+
+from mcbr_core.plugins import Plugins, reset_plugins
+from tests.audiogen import tone, write_audio
+from tests.toymodel import ToyPlugin, make_toy_model
+
+HIGH, LOW = 2500.0, 300.0  # toy model: centroid above 1.6 kHz -> Rock/Happy, below -> Jazz/Sad
+
+
+class McbrHelper(PluginMixin, ImportHelper):
+    plugin: ClassVar[str] = "mcbr"
+    db_on_disk: ClassVar[bool] = True
+
+    def setup_beets(self) -> None:
+        super().setup_beets()
+        self.config["mcbr"]["model"] = str(make_toy_model(self.temp_path / "toy.safetensors"))
+        self.config["mcbr"]["index"]["backend"] = "exact"
+        self.config["import"]["quiet"] = True
+        reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
+
+    def teardown_beets(self) -> None:
+        reset_plugins(None)
+        super().teardown_beets()
+
+    @pytest.fixture(autouse=True)
+    def _capture(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+
+    def run_with_output(self, *args: str) -> str:
+        """Run a beets command and return what it printed (the wheel lacks beets' `io` fixture)."""
+        self._capsys.readouterr()
+        self.run_command(*args)
+        return self._capsys.readouterr().out
+
+    def make_track(self, name: str, *, freq: float, fmt: str = "mp3", seconds: float = 3.0, **tags: object) -> Path:
+        """A generated track in the import folder, with beets-style tags."""
+        path = self.import_path / f"{name}.{fmt}"
+        write_audio(path, tone(seconds, sr=22050, freq=freq), 22050)
+        mf = mediafile.MediaFile(str(path))
+        mf.update({"title": name, "artist": tags.pop("artist", "Test Artist"), "album": f"Album {name}", **tags})
+        mf.save()
+        return path
+
+    def import_singletons(self, **kwargs: object) -> None:
+        self.setup_singleton_importer(autotag=False, **kwargs).run()
+
+    def file_tags(self, title: str) -> mediafile.MediaFile:
+        item = self.lib.items(f"title:{title}").get()
+        return mediafile.MediaFile(str(item.filepath))
+
+
+class TestImport(McbrHelper):
+    @pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg", "m4a"])
+    def test_as_is_import_writes_genres_and_mood_into_the_file(self, fmt: str) -> None:
+        self.make_track("hi", freq=HIGH, fmt=fmt)
+        self.make_track("lo", freq=LOW, fmt=fmt)
+        self.import_singletons()
+        hi, lo = self.file_tags("hi"), self.file_tags("lo")
+        assert hi.genres == ["Rock"] and hi.mood == "Happy"
+        assert lo.genres == ["Jazz"] and lo.mood == "Sad"
+        item = self.lib.items("title:hi").get()
+        assert item.genres == ["Rock"] and item["mood"] == "Happy"
+        assert item["mcbr_model"] == "toy-1" and item["mcbr_status"] == "ok"
+        assert item["mcbr_genre_rock"] > 0.9 > item["mcbr_genre_jazz"]
+
+    def test_mood_frames_per_format(self) -> None:
+        for fmt in ("mp3", "flac", "m4a"):
+            self.make_track(f"t{fmt}", freq=HIGH, fmt=fmt)
+        self.import_singletons()
+        raw = {fmt: mutagen.File(self.lib.items(f"title:t{fmt}").get().filepath) for fmt in ("mp3", "flac", "m4a")}
+        assert str(raw["mp3"].tags["TXXX:MOOD"]) == "Happy"
+        assert str(raw["mp3"].tags["TMOO"]) == "Happy"
+        assert raw["flac"].tags["MOOD"] == ["Happy"]
+        assert bytes(raw["m4a"].tags["----:com.apple.iTunes:MOOD"][0]) == b"Happy"
+
+    def test_score_attributes_are_typed_and_queryable(self) -> None:
+        self.make_track("hi", freq=HIGH)
+        self.make_track("lo", freq=LOW)
+        self.import_singletons()
+        assert [i.title for i in self.lib.items("mcbr_genre_rock:0.5..")] == ["hi"]
+        assert [i.title for i in self.lib.items("mcbr_mood_sad:0.5..")] == ["lo"]
+
+    def test_existing_genre_survives_without_force(self) -> None:
+        self.make_track("hi", freq=HIGH, genres=["Polka"], mood="Grumpy")
+        self.import_singletons()
+        tags = self.file_tags("hi")
+        assert tags.genres == ["Polka"] and tags.mood == "Grumpy"
+        assert self.lib.items("title:hi").get().genres == ["Polka"]
+
+    def test_force_replaces_and_keep_existing_extends(self) -> None:
+        self.make_track("a", freq=HIGH, genres=["Polka"])
+        self.config["mcbr"]["force"] = True
+        self.import_singletons()
+        assert self.file_tags("a").genres == ["Rock"]
+
+    def test_force_with_keep_existing_extends(self) -> None:
+        self.make_track("a", freq=HIGH, genres=["Polka"])
+        self.config["mcbr"]["force"] = True
+        self.config["mcbr"]["keep_existing"] = True
+        self.import_singletons()
+        assert self.file_tags("a").genres == ["Polka", "Rock"]
+
+    def test_import_write_off_leaves_files_alone(self) -> None:
+        path = self.make_track("hi", freq=HIGH)
+        before = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.import_singletons(write=False)
+        item = self.lib.items("title:hi").get()
+        assert item.genres == ["Rock"]  # in the database
+        assert hashlib.sha256(item.filepath.read_bytes()).hexdigest() == before  # not in the file
+
+    def test_undecodable_file_is_marked_and_the_import_goes_on(self, caplog: pytest.LogCaptureFixture) -> None:
+        import numpy as np
+        import soundfile as sf
+
+        self.make_track("good", freq=HIGH)
+        sf.write(self.import_path / "silent.wav", np.zeros((0, 1), dtype=np.float32), 22050)  # valid, no samples
+        self.import_singletons()
+        assert self.lib.items("title:good").get()["mcbr_status"] == "ok"
+        bad = self.lib.items("format:WAV").get()
+        assert bad["mcbr_status"] == "failed"
+        assert "no samples" in bad["mcbr_error"]
+        lines = [r.getMessage() for r in caplog.records if "silent.wav" in r.getMessage() and r.levelname == "ERROR"]
+        assert len(lines) == 1 and "no samples" in lines[0]
+
+
+class TestCommands(McbrHelper):
+    def add_tracks(self, *specs: tuple[str, float]) -> None:
+        for name, freq in specs:
+            self.make_track(name, freq=freq)
+        self.config["mcbr"]["auto"] = False
+        self.unload_plugins()
+        self.load_plugins()
+        self.import_singletons()
+        self.config["mcbr"]["auto"] = True
+
+    def test_pretend_writes_nothing(self) -> None:
+        self.add_tracks(("hi", HIGH))
+        item = self.lib.items().get()
+        before = hashlib.sha256(item.filepath.read_bytes()).hexdigest()
+        out = self.run_with_output("mcbr", "-p")
+        assert "Rock" in out
+        item = self.lib.items().get()
+        assert hashlib.sha256(item.filepath.read_bytes()).hexdigest() == before
+        assert "mcbr_model" not in item and not item.genres
+        from mcbr_core.store.embeddings import EmbeddingStore
+
+        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+            assert store.count() == 0
+
+    def test_mcbr_analyses_then_skips_unchanged_items(self) -> None:
+        self.add_tracks(("hi", HIGH), ("lo", LOW))
+        out = self.run_with_output("mcbr")
+        assert "analysed 2, skipped 0" in out
+        assert self.file_tags("hi").genres == ["Rock"]
+        out = self.run_with_output("mcbr")
+        assert "analysed 0, skipped 2" in out
+        out = self.run_with_output("mcbr", "-f", "title:hi")
+        assert "analysed 1, skipped 0" in out
+
+    def test_changed_file_is_reanalysed(self) -> None:
+        self.add_tracks(("hi", HIGH))
+        self.run_with_output("mcbr")
+        item = self.lib.items().get()
+        write_audio(item.filepath, tone(3.0, freq=LOW), 22050)  # new audio, same path
+        out = self.run_with_output("mcbr")
+        assert "analysed 1" in out
+        assert self.lib.items().get().genres == ["Jazz"]  # our own earlier value is refreshed
+
+    def test_nowrite_keeps_files(self) -> None:
+        self.add_tracks(("hi", HIGH))
+        before = hashlib.sha256(self.lib.items().get().filepath.read_bytes()).hexdigest()
+        self.run_with_output("mcbr", "-W")
+        item = self.lib.items().get()
+        assert item.genres == ["Rock"]
+        assert hashlib.sha256(item.filepath.read_bytes()).hexdigest() == before
+
+
+class TestSimilar(McbrHelper):
+    def setup_beets(self) -> None:
+        super().setup_beets()
+        for name, freq, artist in [
+            ("low1", 300, "A"), ("low2", 320, "A"), ("low3", 340, "B"),
+            ("high1", 2500, "C"), ("high2", 2600, "C"), ("high3", 2700, "D"),
+        ]:  # fmt: skip
+            self.make_track(name, freq=freq, artist=artist)
+        self.import_singletons()
+
+    def titles(self, *args: str) -> list[str]:
+        out = self.run_with_output("similar", "-f", "$title", *args)
+        return out.split()
+
+    def test_nearest_tracks_exclude_the_query(self) -> None:
+        result = self.titles("-n", "2", "title:low1")
+        assert result == ["low2", "low3"]
+        result = self.titles("-n", "5", "title:high2")
+        assert "high2" not in result and set(result[:2]) == {"high1", "high3"}
+
+    def test_artist_query_and_artist_mode(self) -> None:
+        result = self.titles("-n", "3", "artist:C")
+        assert result[0] == "high3" and not {"high1", "high2"} & set(result)
+        out = self.run_with_output("similar", "--artist", "-n", "2", "-f", "$artist", "artist:A")
+        assert out.split() == ["B", "D"] or out.split()[0] == "B"
+
+    def test_default_format_shows_distance(self) -> None:
+        out = self.run_with_output("similar", "-n", "1", "title:low1")
+        assert "low2" in out and out.strip()[0].isdigit()
+
+    def test_item_without_embedding_is_analysed_on_demand(self) -> None:
+        item = self.lib.items("title:low1").get()
+        from mcbr_core.store.embeddings import EmbeddingStore
+
+        store = EmbeddingStore(self.temp_path / "mcbr.db")
+        store.remove([item.id])
+        store.close()
+        assert self.titles("-n", "1", "title:low1") == ["low2"]
+
+    def test_removed_item_leaves_the_store(self) -> None:
+        self.run_command("remove", "-f", "title:low2")
+        assert "low2" not in self.titles("-n", "5", "title:low1")
+
+    def test_no_match_is_a_clear_error(self) -> None:
+        from beets.ui import UserError
+
+        with pytest.raises(UserError, match="no items match"):
+            self.run_command("similar", "title:nothing-like-this")
