@@ -234,3 +234,28 @@ class TestSimilar(McbrHelper):
 
         with pytest.raises(UserError, match="no items match"):
             self.run_command("similar", "title:nothing-like-this")
+
+
+@pytest.mark.shipped
+class TestShippedModel(McbrHelper):
+    """The default model, end to end through `beet import` (thresholds at 0: tags always written)."""
+
+    def setup_beets(self) -> None:
+        super().setup_beets()
+        reset_plugins(None)
+        self.config["mcbr"]["model"] = "msd-musicnn"
+        self.config["mcbr"]["device"] = "cpu"
+        self.config["mcbr"]["genre"] = {"threshold": 0.0, "count": 2}
+        self.config["mcbr"]["mood"] = {"threshold": 0.0, "count": 1}
+
+    def test_import_tags_with_the_default_model(self) -> None:
+        self.make_track("a", freq=440.0, seconds=5.0)
+        self.make_track("b", freq=880.0, seconds=5.0, fmt="flac")
+        self.import_singletons()
+        for title in ("a", "b"):
+            tags = self.file_tags(title)
+            assert len(tags.genres) == 2 and tags.mood
+            item = self.lib.items(f"title:{title}").get()
+            assert item["mcbr_model"] == "msd-musicnn-1"
+            assert 0.0 <= item["mcbr_genre_rock"] <= 1.0
+        assert self.run_with_output("similar", "-f", "$title", "title:a").split() == ["b"]
