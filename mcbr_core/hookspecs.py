@@ -55,3 +55,19 @@ def register_index_backends(register: Register) -> None:
     ``factory(*, path, dim, metric, model_id, options)`` returns a
     ``mcbr_core.store.index.IndexBackend``.
     """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register training/evaluation datasets: ``register(name, factory)``.
+
+    ``factory(root: Path, **options)`` returns a ``mcbr_core.training.datasets.base.Dataset``.
+    """
+
+
+@hookspec
+def register_playlist_strategies(register: Register) -> None:
+    """Register playlist strategies: ``register(name, factory)``.
+
+    ``factory()`` returns a ``mcbr_core.playlist.base.PlaylistStrategy``.
+    """

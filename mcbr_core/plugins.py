@@ -27,6 +27,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mcbr_core.features.builtin",
     "mcbr_core.backends.musicnn",
     "mcbr_core.store.index",
+    "mcbr_core.training.datasets.builtin",
+    "mcbr_core.playlist.strategies",
 )
 
 #: hook name -> registry kind
@@ -35,6 +37,8 @@ KINDS: dict[str, str] = {
     "register_feature_extractors": "feature extractor",
     "register_model_backends": "model backend",
     "register_index_backends": "index backend",
+    "register_datasets": "dataset",
+    "register_playlist_strategies": "playlist strategy",
 }
 
 

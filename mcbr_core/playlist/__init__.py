@@ -1,0 +1,1 @@
+"""Playlist generation over the embedding store."""

@@ -1,0 +1,1 @@
+"""Dataset loaders, each in its real on-disk layout."""
