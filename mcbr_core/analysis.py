@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from importlib import import_module
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +74,8 @@ class Analyzer:
     """
 
     def __init__(self, settings: AnalysisSettings, plugins: Plugins | None = None, base_dir: Path | None = None):
-        plugins = plugins or get_plugins()
+        if plugins is None:
+            plugins = Plugins(tuple(import_module(m) for m in settings.extra_plugins)) if settings.extra_plugins else get_plugins()
         self.settings = settings
         set_threads(settings.threads)
         model_path = resolve_model(settings.model, base_dir=base_dir)

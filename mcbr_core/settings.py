@@ -65,6 +65,9 @@ class AnalysisSettings:
     batch_size
         Patches per forward pass; 0 = auto (2 on a CPU, where small batches
         measured fastest, 64 on a GPU).
+    extra_plugins
+        Importable module names registered as mcbr plugins besides the entry
+        points (handy for a local plugin that is not packaged).
     """
 
     model: str = "msd-musicnn"
@@ -76,6 +79,7 @@ class AnalysisSettings:
     max_patches: int = 16
     window_patches: int = 4
     batch_size: int = 0
+    extra_plugins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -168,3 +172,30 @@ class IndexSettings:
     def __post_init__(self) -> None:
         if self.n_trees < 1:
             raise ConfigError("mcbr.index.n_trees: must be >= 1")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Worker processes for analysis (``mcbr_core.workers``).
+
+    Attributes
+    ----------
+    workers
+        Worker processes; 0 = analyse in the calling process (no isolation).
+    timeout
+        Seconds one file may take before its worker is killed and the file fails.
+    memory_mb
+        Resident-memory ceiling per worker in MB; 0 = none.
+    """
+
+    workers: int = 2
+    timeout: float = 120.0
+    memory_mb: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ConfigError("mcbr.workers: must be >= 0 or auto")
+        if self.timeout <= 0:
+            raise ConfigError("mcbr.timeout: must be > 0")
+        if self.memory_mb < 0:
+            raise ConfigError("mcbr.memory_mb: must be >= 0")
