@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from mcbr_core import tagging
 from mcbr_core.models.shipped import resolve_model
 from mcbr_core.models.checkpoint import read_card
-from mcbr_core.settings import AnalysisSettings, IndexSettings, TagSettings
+from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, TagSettings
 
 if TYPE_CHECKING:
     from mcbr_core.analysis import Analysis, Analyzer
     from mcbr_core.plugins import Plugins
     from mcbr_core.similarity import Neighbours
     from mcbr_core.store.embeddings import EmbeddingStore
+    from mcbr_core.workers import AnalysisPool
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Engine:
     ----------
     analysis, tags, index
         Validated settings.
+    pool
+        Worker processes for analysis (default: analyse in-process).
     store_path
         SQLite embedding store.
     index_dir
@@ -68,8 +71,10 @@ class Engine:
         index_dir: Path,
         base_dir: Path | None = None,
         plugins: Plugins | None = None,
+        pool: PoolSettings | None = None,
     ) -> None:
         self.analysis_settings = analysis
+        self.pool_settings = pool or PoolSettings(workers=0)
         self.tag_settings = tags
         self.index_settings = index
         self.store_path = Path(store_path)
@@ -113,6 +118,13 @@ class Engine:
         return Analyzer(self.analysis_settings, self.plugins, base_dir=self.base_dir)
 
     @cached_property
+    def pool(self) -> AnalysisPool:
+        """Worker pool for analysing many files (started on first use)."""
+        from mcbr_core.workers import AnalysisPool
+
+        return AnalysisPool(self.analysis_settings, self.pool_settings, base_dir=self.base_dir)
+
+    @cached_property
     def store(self) -> EmbeddingStore:
         """The embedding store (opened on first use)."""
         from mcbr_core.store.embeddings import EmbeddingStore
@@ -147,7 +159,10 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Close the store if it was opened; it reopens on next use."""
+        """Stop workers and close the store if they were started; both restart on next use."""
+        pool = self.__dict__.pop("pool", None)
+        if pool is not None:
+            pool.close()
         self.__dict__.pop("neighbours", None)
         store = self.__dict__.pop("store", None)
         if store is not None:

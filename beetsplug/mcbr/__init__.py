@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from functools import cached_property
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import mediafile
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import Item, Library
 
+    from mcbr_core.analysis import Analysis
     from mcbr_core.engine import Engine, Tags
 
 #: Flexible attributes recording what the plugin wrote last (to refresh its own values freely).
@@ -90,6 +92,7 @@ class McbrPlugin(BeetsPlugin):
         s = self.settings
         return Engine(
             analysis=s.analysis,
+            pool=s.pool,
             tags=s.tags,
             index=s.index,
             store_path=s.store_path,
@@ -114,36 +117,55 @@ class McbrPlugin(BeetsPlugin):
 
     # -- analysis of one item ------------------------------------------------
 
-    def analyze_item(self, item: Item, *, persist: bool = True) -> Tags | None:
-        """Analyse an item, store its embedding and set its fields (not stored, not written).
+    def analyze_items(self, items: list[Item], *, persist: bool = True) -> Iterator[tuple[Item, Tags | None]]:
+        """Analyse items in the worker pool; yield each with its tags as it finishes.
 
-        With ``persist=False`` (``--pretend``) the embedding store is left alone.
-
-        Returns ``None`` (after one log line naming the file and the reason, and
-        marking the item failed) when the file cannot be analysed.
+        Each analysed item gets its fields set (not stored, not written) and, with
+        ``persist``, its embedding stored. An item that cannot be analysed gets one
+        log line naming the file and the reason, is marked ``mcbr_status: failed``
+        and is yielded with ``None``. ``persist=False`` (``--pretend``) leaves the
+        store alone.
         """
-        path = item.filepath
-        try:
-            analysis = self.engine.analyze(path)
-            tags = self.engine.tags(analysis)
-            mtime = os.stat(syspath(item.path)).st_mtime
-            if persist:
-                self.engine.store.put(
-                    item.id,
-                    analysis.embedding,
-                    model_id=analysis.model_id,
-                    feature_version=analysis.feature_version,
-                    path=bytes(item.path),
-                    mtime=mtime,
-                )
-                self._touched_store = True
-        except (McbrError, OSError, ValueError) as exc:
-            reason = str(exc) or type(exc).__name__
-            self._log.error("{}: {}", path, reason)
-            item["mcbr_status"] = "failed"
-            item["mcbr_error"] = reason[:500]
-            item["mcbr_mtime"] = _mtime(item)
-            return None
+        from mcbr_core.workers import AnalysisFailed
+
+        by_id = {item.id: item for item in items}
+        for item_id, result in self.engine.pool.analyze((item.id, item.filepath) for item in items):
+            item = by_id[item_id]
+            if isinstance(result, AnalysisFailed):
+                self._fail(item, str(result))
+                yield item, None
+                continue
+            try:
+                yield item, self._record(item, result, persist=persist)
+            except (McbrError, OSError, ValueError) as exc:
+                self._fail(item, str(exc) or type(exc).__name__)
+                yield item, None
+
+    def analyze_item(self, item: Item, *, persist: bool = True) -> Tags | None:
+        """Analyse one item (see ``analyze_items``)."""
+        return next(self.analyze_items([item], persist=persist))[1]
+
+    def _fail(self, item: Item, reason: str) -> None:
+        self._log.error("{}: {}", item.filepath, reason)
+        item["mcbr_status"] = "failed"
+        item["mcbr_error"] = reason[:500]
+        item["mcbr_model"] = self.engine.model_id
+        item["mcbr_mtime"] = _mtime(item)
+
+    def _record(self, item: Item, analysis: Analysis, *, persist: bool) -> Tags:
+        """Store an analysis' embedding and set the item's tags and attributes."""
+        tags = self.engine.tags(analysis)
+        mtime = os.stat(syspath(item.path)).st_mtime
+        if persist:
+            self.engine.store.put(
+                item.id,
+                analysis.embedding,
+                model_id=analysis.model_id,
+                feature_version=analysis.feature_version,
+                path=bytes(item.path),
+                mtime=mtime,
+            )
+            self._touched_store = True
         self.apply_tags(item, tags)
         item["mcbr_model"] = analysis.model_id
         item["mcbr_mtime"] = mtime
@@ -153,7 +175,7 @@ class McbrPlugin(BeetsPlugin):
             del item["mcbr_error"]
         self._log.debug(
             "{}: genres {}, moods {} ({:.2f}s decode, {:.2f}s features, {:.2f}s model)",
-            path,
+            item.filepath,
             tags.genres,
             tags.moods,
             *(analysis.timings.get(k, 0.0) for k in ("decode", "features", "model")),
@@ -217,11 +239,10 @@ class McbrPlugin(BeetsPlugin):
         from beets.importer import Action
 
         beets_writes = bool(session.config["write"].get(bool)) and (task.apply or task.choice_flag == Action.RETAG)
-        for item in task.imported_items():
-            if self.analyze_item(item) is None:
-                item.store()
-                continue
+        for item, tags in self.analyze_items(list(task.imported_items())):
             item.store()
+            if tags is None:
+                continue
             # beets writes every field itself after applying a match; for as-is
             # imports and unchanged re-imports it writes nothing, so we do.
             self._pending_writes[item.id] = not beets_writes and self.should_write()

@@ -79,23 +79,22 @@ def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: Ana
     skipped = len(items) - len(todo)
     failed = 0
     progress = Progress(len(todo), enabled=not opts.quiet)
+    before = {item.id: item.copy() for item in todo}
     try:
-        for item in todo:
+        for item, tags in plugin.analyze_items(todo, persist=not opts.pretend):
             progress.step(item.filepath.name)
-            before = item.copy()
-            if plugin.analyze_item(item, persist=not opts.pretend) is None:
+            if tags is None:
                 failed += 1
                 if not opts.pretend:
                     item.store()
                 continue
+            progress.close()
             if opts.pretend:
-                progress.close()
-                ui.show_model_changes(item, before, fields=["genres", "mood"], always=True)
+                ui.show_model_changes(item, before[item.id], fields=["genres", "mood"], always=True)
                 continue
             if not opts.quiet:
-                progress.close()
-                ui.show_model_changes(item, before, fields=["genres", "mood"])
-            if write and item.get("genres") is not None:
+                ui.show_model_changes(item, before[item.id], fields=["genres", "mood"])
+            if write:
                 plugin.write_fields(item)
             item.store()
     finally:
@@ -170,10 +169,9 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
                 f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {' '.join(query)}` first"
             )
         plugin._log.info("analysing {} item(s) without an embedding", len(missing))
-        for item in missing:
-            if plugin.analyze_item(item) is not None:
-                if plugin.should_write():
-                    plugin.write_fields(item)
+        for item, tags in plugin.analyze_items(missing):
+            if tags is not None and plugin.should_write():
+                plugin.write_fields(item)
             item.store()
         if all(engine.store.row(i.id, engine.model_id) is None for i in items):
             raise ui.UserError("mcbr: none of the query's items could be analysed")

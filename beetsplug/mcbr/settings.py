@@ -11,7 +11,7 @@ from beets import config as beets_config
 from beets.ui import UserError
 
 from mcbr_core.errors import McbrError
-from mcbr_core.settings import AnalysisSettings, IndexSettings, KindSettings, TagSettings, from_mapping
+from mcbr_core.settings import AnalysisSettings, IndexSettings, KindSettings, PoolSettings, TagSettings, from_mapping
 
 #: Defaults, mirrored in docs/configuration.md.
 DEFAULTS: dict[str, Any] = {
@@ -29,6 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "max_patches": 16,
     "window_patches": 4,
     "batch_size": 0,
+    "extra_plugins": [],
+    "workers": "auto",
+    "timeout": 120,
+    "memory_mb": 2048,
     "genre": {"threshold": 0.2, "count": 3},
     "mood": {"threshold": 0.1, "count": 2},
     "whitelist": "",
@@ -48,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
 
 _ANALYSIS_KEYS = (
     "model", "backend", "extractor", "decoders", "device", "threads", "max_patches", "window_patches", "batch_size",
+    "extra_plugins",
 )  # fmt: skip
 
 
@@ -61,6 +66,7 @@ class PluginSettings:
     write: bool
     quiet: bool
     analysis: AnalysisSettings
+    pool: PoolSettings
     tags: TagSettings
     index: IndexSettings
     store_path: Path
@@ -85,6 +91,15 @@ def _whitelist(view: confuse.ConfigView) -> tuple[str, ...] | None:
     return tuple(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
 
 
+def _workers(value: object) -> int:
+    """``auto`` (one per core, at most 8) or a number >= 0."""
+    from mcbr_core.workers import auto_workers
+
+    if value != "auto" and not isinstance(value, int):
+        raise confuse.ConfigTypeError(f"mcbr.workers: must be auto or a number, not {value!r}")
+    return auto_workers(value)
+
+
 def load(config: confuse.ConfigView) -> PluginSettings:
     """Read and validate the ``mcbr`` section.
 
@@ -106,6 +121,12 @@ def load(config: confuse.ConfigView) -> PluginSettings:
             separator=config["mood_separator"].as_str(),
         )
         index = from_mapping(IndexSettings, config["index"].get(dict), where="mcbr.index")
+        workers = config["workers"].get()
+        pool = PoolSettings(
+            workers=_workers(workers),
+            timeout=config["timeout"].as_number(),
+            memory_mb=config["memory_mb"].get(int),
+        )
         similar = config["similar"]
         return PluginSettings(
             auto=config["auto"].get(bool),
@@ -114,6 +135,7 @@ def load(config: confuse.ConfigView) -> PluginSettings:
             write=config["write"].get(bool),
             quiet=config["quiet"].get(bool),
             analysis=analysis,
+            pool=pool,
             tags=tags,
             index=index,
             store_path=store_path,

@@ -26,6 +26,7 @@ class McbrHelper(PluginMixin, ImportHelper):
         super().setup_beets()
         self.config["mcbr"]["model"] = str(make_toy_model(self.temp_path / "toy.safetensors"))
         self.config["mcbr"]["index"]["backend"] = "exact"
+        self.config["mcbr"]["workers"] = 0  # in-process: the toy model is registered in this process only
         self.config["import"]["quiet"] = True
         reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
 
@@ -184,6 +185,26 @@ class TestCommands(McbrHelper):
         item = self.lib.items().get()
         assert item.genres == ["Rock"]
         assert hashlib.sha256(item.filepath.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.slow
+class TestWorkers(McbrHelper):
+    """Analysis in worker processes, with a plugin module loaded through `extra_plugins`."""
+
+    def setup_beets(self) -> None:
+        super().setup_beets()
+        reset_plugins(None)
+        self.config["mcbr"]["workers"] = 2
+        self.config["mcbr"]["extra_plugins"] = ["tests.faulty"]  # registers the toy model in the workers
+
+    def test_import_through_workers(self) -> None:
+        self.make_track("hi", freq=HIGH)
+        self.make_track("lo", freq=LOW)
+        self.import_singletons()
+        assert self.file_tags("hi").genres == ["Rock"]
+        assert self.file_tags("lo").genres == ["Jazz"]
+        out = self.run_with_output("mcbr", "-f")
+        assert "analysed 2" in out
 
 
 class TestSimilar(McbrHelper):
