@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from mcbr_core.analysis import Analysis
     from mcbr_core.engine import Engine, Tags
+    from mcbr_core.store.lock import RunLock
 
 #: Flexible attributes recording what the plugin wrote last (to refresh its own values freely).
 OURS = {"genres": "mcbr_genres", fields.MOOD_FIELD: "mcbr_moods"}
@@ -213,12 +214,21 @@ class McbrPlugin(BeetsPlugin):
     def write_fields(self, item: Item) -> bool:
         """Write only the genre and mood tags into the file; other tags stay untouched.
 
-        Returns ``False`` (after one log line) if the file cannot be written; the
-        file is then left as it was.
+        An MP3 keeps the ID3 version it has (v2.3 stays v2.3), so no other frame is
+        converted. Returns ``False`` (after one log line) if the file cannot be
+        written; the file is then left as it was.
         """
         values = {"genres": item.get("genres") or [], fields.MOOD_FIELD: item.get(fields.MOOD_FIELD) or None}
+        path = syspath(item.path)
+        if not os.access(path, os.W_OK):
+            reason = "file not found" if not os.path.exists(path) else "the file is read-only"
+            self._log.error("{}: cannot write tags: {}", item.filepath, reason)
+            return False
         try:
-            mf = mediafile.MediaFile(syspath(item.path), id3v23=beets_config["id3v23"].get(bool))
+            mf = mediafile.MediaFile(path, id3v23=beets_config["id3v23"].get(bool))
+            version = getattr(getattr(mf.mgfile, "tags", None), "version", None)
+            if mf.type == "mp3" and version is not None and tuple(version[:2]) in ((2, 3), (2, 4)):
+                mf.id3v23 = tuple(version[:2]) == (2, 3)
             mf.update(values)
             mf.save()
         except (mediafile.UnreadableFileError, OSError) as exc:
@@ -231,6 +241,12 @@ class McbrPlugin(BeetsPlugin):
         if self.engine.store.row(item.id, self.engine.model_id) is not None:
             self.engine.store.set_path(item.id, bytes(item.path), mtime)
         return True
+
+    def run_lock(self) -> RunLock:
+        """The lock that makes two analysis runs on this library take turns."""
+        from mcbr_core.store.lock import RunLock
+
+        return RunLock(self.settings.store_path.with_suffix(".lock"))
 
     # -- import ----------------------------------------------------------------
 

@@ -25,6 +25,8 @@ class AnalyzeOptions(Protocol):
     pretend: bool
     write: bool | None
     quiet: bool
+    check: bool
+    fix: bool
 
 
 class SimilarOptions(Protocol):
@@ -115,14 +117,22 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
                           help="do not write tags to files")  # fmt: skip
     cmd.parser.add_option("-q", "--quiet", action="store_true", default=None,
                           help="print nothing but errors")  # fmt: skip
+    cmd.parser.add_option("--check", action="store_true", default=False,
+                          help="report items without embeddings, orphans, stale models and the index state")  # fmt: skip
+    cmd.parser.add_option("--fix", action="store_true", default=False,
+                          help="repair what --check reports (analyse, delete orphans, rebuild the index)")  # fmt: skip
 
     def func(lib: Library, opts: AnalyzeOptions, args: list[str]) -> None:
         opts.quiet = plugin.settings.quiet if opts.quiet is None else opts.quiet
+        if opts.check or opts.fix:
+            check_library(plugin, lib, opts)
+            return
         items = list(lib.items(args))
         if not items:
             raise ui.UserError("mcbr: no items match the query")
         try:
-            done, skipped, failed = analyze_items(plugin, lib, items, opts)
+            with plugin.run_lock():
+                done, skipped, failed = analyze_items(plugin, lib, items, opts)
         except McbrError as exc:
             raise ui.UserError(f"mcbr: {exc}") from None
         if not opts.quiet or failed:
@@ -131,6 +141,50 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
 
     cmd.func = func
     return cmd
+
+
+def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> None:
+    """``beet mcbr --check`` / ``--fix``: compare store and index with the library, and repair."""
+    from mcbr_core.store.check import check
+
+    engine = plugin.engine
+    mtimes: dict[int, float | None] = {}
+    failed = set()
+    items = {item.id: item for item in lib.items()}
+    for item in items.values():
+        try:
+            mtimes[item.id] = os.stat(syspath(item.path)).st_mtime
+        except OSError:
+            mtimes[item.id] = None
+        if item.get("mcbr_status") == "failed" and item.get("mcbr_mtime") == mtimes[item.id]:
+            failed.add(item.id)
+    with plugin.run_lock():
+        report = check(
+            engine.store,
+            mtimes,
+            model_id=engine.model_id,
+            feature_version=engine.feature_version,
+            neighbours=engine.neighbours,
+            failed=frozenset(failed),
+        )
+        for line in report.lines():
+            ui.print_(f"mcbr: {line}")
+        if not opts.fix:
+            if not report.ok:
+                ui.print_("mcbr: run `beet mcbr --fix` to repair")
+            return
+        if opts.pretend:
+            ui.print_("mcbr: --pretend: nothing repaired")
+            return
+        removed = engine.store.remove(report.orphans)
+        for item_id, model_id in report.stale:
+            removed += engine.store.remove([item_id], model_id=model_id)
+        todo = [items[i] for i in report.missing + report.changed if mtimes[i] is not None]
+        opts.force = True
+        done, _, bad = analyze_items(plugin, lib, todo, opts) if todo else (0, 0, 0)
+        engine.neighbours.index(rebuild=True)
+        plugin._touched_store = False  # noqa: SLF001 - the index was just rebuilt
+        ui.print_(f"mcbr: removed {removed} embeddings, analysed {done} items ({bad} failed), rebuilt the index")
 
 
 def similar_command(plugin: McbrPlugin) -> ui.Subcommand:

@@ -72,16 +72,20 @@ class SoundfileDecoder:
         import soundfile as sf
 
         try:
-            i = sf.info(str(path))
+            # a Python file object, not a path: libsndfile rejects paths over ~1 KB
+            with open(path, "rb") as fh, sf.SoundFile(fh) as f:
+                sr, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
+        except OSError as exc:
+            raise DecodeError(f"cannot open it ({exc.strerror or exc})") from exc
         except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError
             raise DecodeError(f"libsndfile cannot open it ({_short(exc)})") from exc
-        return AudioInfo(int(i.samplerate), int(i.channels), float(i.frames) / max(int(i.samplerate), 1))
+        return AudioInfo(sr, channels, frames / max(sr, 1))
 
     def decode(self, path: Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
         import soundfile as sf
 
         try:
-            with sf.SoundFile(str(path)) as f:
+            with open(path, "rb") as fh, sf.SoundFile(fh) as f:
                 sr = int(f.samplerate)
                 first = int(round(start * sr))
                 if first:
