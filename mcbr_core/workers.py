@@ -64,6 +64,10 @@ def _worker_main(conn: Connection, settings: AnalysisSettings, base_dir: str | N
     except Exception as exc:  # report set-up errors (bad model file) once, then stop
         conn.send(("fatal", f"{type(exc).__name__}: {exc}" if not isinstance(exc, McbrError) else str(exc)))
         return
+    # C decoders (mpg123, ffmpeg) print warnings on fd 2 for every odd file; the host
+    # gets each failure as one clear line instead, so silence them here
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     conn.send(("ready", analyzer.model_id))
     while True:
         try:

@@ -182,6 +182,10 @@ def _to_float32(block: np.ndarray) -> np.ndarray:
 
 
 def _short(exc: BaseException) -> str:
+    # libsndfile's own reason, without the "Error opening <file object>" preamble
+    reason = getattr(exc, "error_string", None)
+    if reason:
+        return str(reason).strip()[:200]
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
 

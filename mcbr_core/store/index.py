@@ -65,6 +65,16 @@ class IndexBackend(Protocol):
         ...
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _replace(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
@@ -101,6 +111,13 @@ class _FileIndex:
 
     def params(self) -> dict[str, Any]:
         return {}
+
+    def _clean_temp(self) -> None:
+        """Remove temporary files left by a writer that died (its pid is gone)."""
+        for tmp in self.path.parent.glob(self.path.name + ".*.tmp*"):
+            pid = tmp.name.rsplit(".tmp", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
 
     def _write_meta(self, meta: IndexMeta) -> None:
         final = self._file(".json")
@@ -154,6 +171,7 @@ class AnnoyIndexBackend(_FileIndex):
     def build(self, ids: np.ndarray, vectors: np.ndarray, *, generation: int) -> None:
         if vectors.size and vectors.shape[1] != self.dim:
             raise IndexMismatchError(f"index is {self.dim}-d, vectors are {vectors.shape[1]}-d")
+        self._clean_temp()
         p = self.params()
         ann = self._new()
         ann.set_seed(p["seed"])
@@ -197,6 +215,7 @@ class ExactIndexBackend(_FileIndex):
     name = "exact"
 
     def build(self, ids: np.ndarray, vectors: np.ndarray, *, generation: int) -> None:
+        self._clean_temp()
         vecs = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)  # (N, D)
         sizes = {
             ".ids.npy": _write_array(self._file(".ids.npy"), ids.astype(np.int64)),
