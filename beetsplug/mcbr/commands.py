@@ -219,6 +219,12 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
     missing = [i for i in items if engine.store.row(i.id, engine.model_id) is None]
     if missing:
         if len(missing) > s.analyze_missing:
+            others = [m for m in engine.store.model_ids() if m != engine.model_id]
+            if others:
+                raise ui.UserError(
+                    f"mcbr: the store holds embeddings of {', '.join(others)}, but mcbr.model is now "
+                    f"{engine.model_id}; run `beet mcbr` to re-analyse the library with it"
+                )
             raise ui.UserError(
                 f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {' '.join(query)}` first"
             )

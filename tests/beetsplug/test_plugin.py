@@ -280,3 +280,48 @@ class TestShippedModel(McbrHelper):
             assert item["mcbr_model"] == "msd-musicnn-1"
             assert 0.0 <= item["mcbr_genre_rock"] <= 1.0
         assert self.run_with_output("similar", "-f", "$title", "title:a").split() == ["b"]
+
+
+class TestCheck(McbrHelper):
+    def test_check_reports_and_fix_repairs(self) -> None:
+        import numpy as np
+
+        from mcbr_core.store.embeddings import EmbeddingStore
+
+        for name, freq in (("a", HIGH), ("b", LOW), ("c", HIGH)):
+            self.make_track(name, freq=freq)
+        self.import_singletons()
+        a = self.lib.items("title:a").get()
+        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+            store.remove([a.id])  # an item without embedding
+            store.put(999, np.ones(2, dtype=np.float32), model_id="toy-1", feature_version="1")  # orphan
+            store.put(a.id, np.ones(8, dtype=np.float32), model_id="old-model", feature_version="1")  # stale model
+        out = self.run_with_output("mcbr", "--check")
+        assert "items without an embedding: 1" in out
+        assert "orphaned embeddings (item gone): 1" in out
+        assert "other models or feature versions: 1" in out
+        assert "index: stale" in out
+        out = self.run_with_output("mcbr", "--fix")
+        assert "removed 2 embeddings, analysed 1 items" in out
+        out = self.run_with_output("mcbr", "--check")
+        assert "items without an embedding: 0" in out and "orphaned embeddings (item gone): 0" in out
+        assert "index: fresh" in out and "--fix" not in out
+
+    def test_changed_model_gives_a_way_forward(self) -> None:
+        import numpy as np
+        from beets.ui import UserError
+
+        for i in range(3):
+            self.make_track(f"t{i}", freq=HIGH)
+        self.import_singletons()
+        from mcbr_core.models.checkpoint import read_card, save_model
+
+        card = read_card(self.temp_path / "toy.safetensors")
+        other = save_model(self.temp_path / "toy2.safetensors", {"scale": np.ones(2, dtype=np.float32)},
+                           {**card, "id": "toy-2"})  # fmt: skip
+        self.config["mcbr"]["model"] = str(other)
+        self.config["mcbr"]["similar"]["analyze_missing"] = 1
+        self.unload_plugins()
+        self.load_plugins()
+        with pytest.raises(UserError, match="toy-1.*re-analyse"):
+            self.run_command("similar", "title:t")
