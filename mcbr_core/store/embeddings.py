@@ -153,6 +153,32 @@ class EmbeddingStore:
             )
             self._bump([model_id])
 
+    def put_many(
+        self,
+        item_ids: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        model_id: str,
+        feature_version: str,
+    ) -> None:
+        """Insert or replace many embeddings in one transaction (bulk loads, benchmarks).
+
+        Parameters
+        ----------
+        item_ids : np.ndarray [shape=(N,)]
+        vectors : np.ndarray [shape=(N, D)]
+        """
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not np.isfinite(vecs).all():
+            raise ValueError("embeddings are not finite")
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)",
+                ((int(i), model_id, feature_version, vecs.shape[1], v.tobytes(), now) for i, v in zip(item_ids, vecs)),
+            )
+            self._bump([model_id])
+
     def get(self, item_id: int, model_id: str) -> np.ndarray | None:
         """The embedding ``(D,)`` of one item, or ``None``."""
         rows = self._read("SELECT vector FROM embeddings WHERE item_id=? AND model_id=?", (item_id, model_id))

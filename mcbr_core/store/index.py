@@ -177,7 +177,7 @@ class AnnoyIndexBackend(_FileIndex):
         ann.set_seed(p["seed"])
         for pos, vec in enumerate(vectors):
             ann.add_item(pos, vec.tolist())
-        ann.build(p["n_trees"], n_jobs=1)
+        ann.build(p["n_trees"], n_jobs=-1)
         final = self._file(".ann")
         tmp = final.with_name(final.name + f".tmp{os.getpid()}")
         ann.save(str(tmp))
