@@ -86,9 +86,12 @@ class Engine:
     def plugins(self) -> Plugins:
         """The plugin manager."""
         if self._plugins is None:
-            from mcbr_core.plugins import get_plugins
+            from importlib import import_module
 
-            self._plugins = get_plugins()
+            from mcbr_core.plugins import Plugins, get_plugins
+
+            extra = self.analysis_settings.extra_plugins
+            self._plugins = Plugins(tuple(import_module(m) for m in extra)) if extra else get_plugins()
         return self._plugins
 
     @cached_property

@@ -36,6 +36,9 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str) -> T:
         return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith("mcbr") else f"{where}: {message}") from None
 
 
 @dataclass(frozen=True)

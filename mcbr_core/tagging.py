@@ -95,7 +95,7 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
             break
         name = user_names.get(s.label.lower())
         if name is None:
-            name = canonical(s.label) if settings.title_case else s.label
+            name = canonical(s.label) if settings.title_case else CANONICAL.get(s.label.lower(), s.label)
         if not name:
             continue
         if kind == "genre" and whitelist is not None and name.lower() not in whitelist:
@@ -143,6 +143,16 @@ def merge(
         seen = {e.lower() for e in existing}
         return list(existing) + [p for p in predicted if p.lower() not in seen]
     return list(predicted)
+
+
+def split_list(value: str, separator: str) -> list[str]:
+    """Split a single-string tag (e.g. MOOD ``"Happy; Calm"``) on ``separator``, trimming blanks.
+
+    A separator of only spaces splits on whitespace runs.
+    """
+    sep = separator.strip()
+    parts = value.split(sep) if sep else value.split()
+    return [p.strip() for p in parts if p.strip()]
 
 
 def score_field_names(heads: Mapping[str, Sequence[str]], kinds: Mapping[str, Mapping[str, str]]) -> list[str]:

@@ -45,7 +45,8 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
 import torch
 
 from mcbr_core.backends.musicnn_vocab import MSD_LABELS, MTT_LABELS, kinds
-from mcbr_core.features.musicnn_mel import MusicnnMel, MusicnnMelConfig, patches
+from mcbr_core.features.musicnn_mel import MusicnnMel, MusicnnMelConfig
+from mcbr_core.features.patches import patches
 from mcbr_core.models.checkpoint import load_model, save_model
 from mcbr_core.models.musicnn import Musicnn, MusicnnConfig, state_dict_from_tf
 from mcbr_core.models.tfcheckpoint import read_wheel_checkpoint

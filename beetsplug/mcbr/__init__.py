@@ -113,8 +113,9 @@ class McbrPlugin(BeetsPlugin):
 
     def commands(self) -> list[ui.Subcommand]:
         from beetsplug.mcbr.commands import analyze_command, similar_command
+        from beetsplug.mcbr.playlist_command import playlist_command
 
-        return [analyze_command(self), similar_command(self)]
+        return [analyze_command(self), similar_command(self), playlist_command(self)]
 
     # -- analysis of one item ------------------------------------------------
 
@@ -184,24 +185,30 @@ class McbrPlugin(BeetsPlugin):
         return tags
 
     def apply_tags(self, item: Item, tags: Tags) -> None:
-        """Set genres, mood and score attributes, honouring ``force`` and ``keep_existing``."""
-        from mcbr_core.tagging import merge
+        """Set genres, mood and score attributes, honouring ``force`` and ``keep_existing``.
+
+        ``mcbr_genres`` / ``mcbr_moods`` record only the values the plugin itself put
+        in a field, never the user's: a value the user typed or edited is theirs
+        from then on, and is replaced only with ``force``.
+        """
+        from mcbr_core.tagging import merge, split_list
 
         s = self.settings
         sep = s.tags.separator
         current = {
             "genres": list(item.get("genres") or []),
-            fields.MOOD_FIELD: [m.strip() for m in (item.get(fields.MOOD_FIELD) or "").split(sep.strip()) if m.strip()],
+            fields.MOOD_FIELD: split_list(item.get(fields.MOOD_FIELD) or "", sep),
         }
         for field, predicted in (("genres", tags.genres), (fields.MOOD_FIELD, tags.moods)):
             ours_raw = item.get(OURS[field])
             ours = ours_raw.split(OURS_SEP) if ours_raw else ([] if ours_raw == "" else None)
+            mine = ours is not None and [v.lower() for v in current[field]] == [o.lower() for o in ours]
+            users = set() if mine else {v.lower() for v in current[field]}
             new = merge(current[field], predicted, ours=ours, force=s.force, keep_existing=s.keep_existing)
             if new != current[field]:
                 item[field] = new if field == "genres" else sep.join(new)
-                item[OURS[field]] = OURS_SEP.join(new)
-            elif ours is not None or not current[field]:
-                item[OURS[field]] = OURS_SEP.join(new)
+            if new != current[field] or mine or not current[field]:
+                item[OURS[field]] = OURS_SEP.join(v for v in new if v.lower() not in users)
         for key, value in tags.scores.items():
             item[key] = value
 
@@ -257,11 +264,10 @@ class McbrPlugin(BeetsPlugin):
         beets_writes = bool(session.config["write"].get(bool)) and (task.apply or task.choice_flag == Action.RETAG)
         for item, tags in self.analyze_items(list(task.imported_items())):
             item.store()
-            if tags is None:
-                continue
             # beets writes every field itself after applying a match; for as-is
-            # imports and unchanged re-imports it writes nothing, so we do.
-            self._pending_writes[item.id] = not beets_writes and self.should_write()
+            # imports and unchanged re-imports it writes nothing, so we do. Failed
+            # items only need their mtime recorded again once the file has moved.
+            self._pending_writes[item.id] = tags is not None and not beets_writes and self.should_write()
 
     def import_task_files(self, session: ImportSession, task: ImportTask) -> None:
         """After files moved (and beets wrote): write our own fields where beets did not."""

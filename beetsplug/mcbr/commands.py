@@ -69,9 +69,14 @@ def is_current(plugin: McbrPlugin, item: Item) -> bool:
     except OSError:
         return item.get("mcbr_status") == "failed"  # a missing file stays failed until it reappears
     if item.get("mcbr_status") == "failed":
-        return item.get("mcbr_mtime") == mtime
+        return same_mtime(item.get("mcbr_mtime"), mtime)
     row = engine.store.row(item.id, engine.model_id)
-    return row is not None and row.feature_version == engine.feature_version and row.mtime == mtime
+    return row is not None and row.feature_version == engine.feature_version and same_mtime(row.mtime, mtime)
+
+
+def same_mtime(recorded: float | None, current: float) -> bool:
+    """mtimes equal within 1 ms (beets keeps flexible floats to 15 digits, not to the nanosecond)."""
+    return recorded is not None and abs(float(recorded) - current) < 1e-3
 
 
 def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> tuple[int, int, int]:
@@ -156,7 +161,9 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
             mtimes[item.id] = os.stat(syspath(item.path)).st_mtime
         except OSError:
             mtimes[item.id] = None
-        if item.get("mcbr_status") == "failed" and item.get("mcbr_mtime") == mtimes[item.id]:
+        if item.get("mcbr_status") == "failed" and mtimes[item.id] is not None and same_mtime(
+            item.get("mcbr_mtime"), mtimes[item.id]
+        ):
             failed.add(item.id)
     with plugin.run_lock():
         report = check(
@@ -235,7 +242,7 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
             item.store()
         if all(engine.store.row(i.id, engine.model_id) is None for i in items):
             raise ui.UserError("mcbr: none of the query's items could be analysed")
-    n = opts.count or s.similar_count
+    n = s.similar_count if opts.count is None else opts.count
     ids = [i.id for i in items]
     if opts.album:
         kind = "album"

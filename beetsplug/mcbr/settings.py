@@ -48,6 +48,34 @@ DEFAULTS: dict[str, Any] = {
         "format_artist": "$mcbr_distance  $artist",
         "analyze_missing": 50,
     },
+    # read by beetsplug.mcbr.playlist_command into mcbr_core.playlist.settings.PlaylistSettings
+    "playlist": {
+        "count": 25,
+        "duration": 0,
+        "max_per_artist": 3,
+        "max_per_album": 2,
+        "no_artist_repeat": True,
+        "include_seed": False,
+        "restrict": "",
+        "order": "smooth",
+        "bpm_weight": 0.5,
+        "key_weight": 0.5,
+        "seed": 0,
+        "format": "$artist - $album - $title",
+        "output": "",
+        "save": False,
+        "dir": "",
+        "name": "",
+        "extension": "m3u",
+        "paths": "absolute",
+        "extended": True,
+        "forward_slash": False,
+        "pretend": False,
+        "radio": {"seed_weight": 1.0, "previous_weight": 1.0, "pool": 1000},
+        "path": {"previous_weight": 0.5, "pool": 1000, "steps": 25},
+        "cluster": {"clusters": 8, "iterations": 100, "restarts": 4},
+        "signature": {"dims": 8, "spread_floor": 0.25},
+    },
 }
 
 _ANALYSIS_KEYS = (
@@ -113,14 +141,14 @@ def load(config: confuse.ConfigView) -> PluginSettings:
         store_path = Path(config["store"].get(confuse.Filename(in_app_dir=True)))
         analysis = from_mapping(AnalysisSettings, {k: config[k].get() for k in _ANALYSIS_KEYS}, where="mcbr")
         tags = TagSettings(
-            genre=from_mapping(KindSettings, config["genre"].get(dict), where="mcbr.genre"),
-            mood=from_mapping(KindSettings, config["mood"].get(dict), where="mcbr.mood"),
+            genre=from_mapping(KindSettings, config["genre"].flatten(), where="mcbr.genre"),
+            mood=from_mapping(KindSettings, config["mood"].flatten(), where="mcbr.mood"),
             whitelist=_whitelist(config["whitelist"]),
-            canonical={str(k): str(v or "") for k, v in (config["canonical"].get(dict) or {}).items()},
+            canonical={str(k): str(v or "") for k, v in (config["canonical"].flatten() or {}).items()},
             title_case=config["title_case"].get(bool),
             separator=config["mood_separator"].as_str(),
         )
-        index = from_mapping(IndexSettings, config["index"].get(dict), where="mcbr.index")
+        index = from_mapping(IndexSettings, config["index"].flatten(), where="mcbr.index")
         workers = config["workers"].get()
         pool = PoolSettings(
             workers=_workers(workers),

@@ -88,7 +88,7 @@ def check(
         if item_id not in have:
             if item_id not in failed:
                 report.missing.append(item_id)
-        elif mtime is not None and have[item_id] != mtime:
+        elif mtime is not None and (have[item_id] is None or abs(have[item_id] - mtime) >= 1e-3):
             report.changed.append(item_id)
     report.index = index_state(store, neighbours, model_id)
     return report

@@ -48,9 +48,13 @@ class IndexMeta:
 
 @runtime_checkable
 class IndexBackend(Protocol):
-    """A nearest-neighbour index over item embeddings."""
+    """A nearest-neighbour index over item embeddings.
+
+    ``meta`` is ``None`` until ``build`` or a successful ``load``.
+    """
 
     name: str
+    meta: IndexMeta | None
 
     def build(self, ids: np.ndarray, vectors: np.ndarray, *, generation: int) -> None:
         """Build from ``ids`` ``(N,)`` and ``vectors`` ``(N, D)`` and write it atomically."""

@@ -325,3 +325,48 @@ class TestCheck(McbrHelper):
         self.load_plugins()
         with pytest.raises(UserError, match="toy-1.*re-analyse"):
             self.run_command("similar", "title:t")
+
+
+class TestReviewFixes(McbrHelper):
+    def test_partial_kind_section_keeps_the_other_default(self) -> None:
+        self.config["mcbr"]["genre"] = {"count": 5}
+        settings = self.load_settings()
+        assert settings.tags.genre.count == 5 and settings.tags.genre.threshold == 0.2
+
+    def load_settings(self):  # noqa: ANN201
+        from beetsplug.mcbr import settings
+
+        return settings.load(self.config["mcbr"])
+
+    def test_a_user_edit_of_our_value_is_never_replaced_later(self) -> None:
+        self.make_track("hi", freq=HIGH)
+        self.import_singletons()
+        item = self.lib.items("title:hi").get()
+        item.genres = ["Shoegaze"]  # the user edits what the plugin wrote
+        item.store()
+        for _ in range(2):
+            self.run_with_output("mcbr", "-f")
+            assert self.lib.items("title:hi").get().genres == ["Shoegaze"]
+
+    def test_space_separator_for_moods(self) -> None:
+        self.config["mcbr"]["mood_separator"] = " "
+        self.config["mcbr"]["mood"] = {"threshold": 0.0, "count": 2}
+        self.make_track("hi", freq=HIGH)
+        self.import_singletons()
+        assert self.lib.items("title:hi").get()["mood"] == "Happy Sad"
+        assert "analysed 1" in self.run_with_output("mcbr", "-f")
+
+    def test_failed_item_is_not_retried_until_its_file_changes(self) -> None:
+        import numpy as np
+        import soundfile as sf
+
+        sf.write(self.import_path / "silent.wav", np.zeros((0, 1), dtype=np.float32), 22050)
+        self.import_singletons()
+        assert "skipped 1 up to date" in self.run_with_output("mcbr")
+        assert "1 failed" in self.run_with_output("mcbr", "-f")
+
+    def test_similar_count_zero_prints_nothing(self) -> None:
+        self.make_track("a", freq=HIGH)
+        self.make_track("b", freq=HIGH)
+        self.import_singletons()
+        assert self.run_with_output("similar", "-n", "0", "title:a").strip() == ""
