@@ -165,12 +165,12 @@ class IndexSettings:
     n_trees
         Annoy trees: more is more accurate and larger.
     search_k
-        Nodes Annoy inspects per query; -1 = ``n_trees * n``.
+        Nodes Annoy inspects per query (more: better recall, slower); -1 = ``n_trees * n``.
     """
 
     backend: str = "annoy"
-    n_trees: int = 32
-    search_k: int = -1
+    n_trees: int = 16  # bench/index.py: 1M vectors, recall@10 0.988 at search_k 3000, p50 0.44 ms
+    search_k: int = 3000
 
     def __post_init__(self) -> None:
         if self.n_trees < 1:

@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "title_case": True,
     "mood_separator": "; ",
     "store": "mcbr.db",
-    "index": {"backend": "annoy", "n_trees": 32, "search_k": -1},
+    "index": {"backend": "annoy", "n_trees": 16, "search_k": 3000},
     "similar": {
         "count": 10,
         "format_item": "$mcbr_distance  $artist - $album - $title",

@@ -155,15 +155,15 @@ class _FileIndex:
 class AnnoyIndexBackend(_FileIndex):
     """Annoy forest (``index: annoy``): memory-mapped, fast, approximate.
 
-    Options: ``n_trees`` (default 32), ``search_k`` (-1: Annoy's default), ``seed`` (42).
+    Options: ``n_trees`` (default 16), ``search_k`` (default 3000; -1: Annoy's ``n_trees * n``), ``seed`` (42).
     """
 
     name = "annoy"
 
     def params(self) -> dict[str, Any]:
         return {
-            "n_trees": int(self.options.get("n_trees", 32)),
-            "search_k": int(self.options.get("search_k", -1)),
+            "n_trees": int(self.options.get("n_trees", 16)),
+            "search_k": int(self.options.get("search_k", 3000)),
             "seed": int(self.options.get("seed", 42)),
         }
 
