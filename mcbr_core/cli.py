@@ -1,33 +1,436 @@
-"""The standalone ``mcbr`` command (click): models, and later train / eval / embed."""
+"""The standalone ``mcbr`` command (click): models, datasets, train, eval, embed.
+
+``mcbr eval`` is a contract other scripts rely on::
+
+    mcbr eval --model MODEL --dataset KIND ROOT [--task genre|mood] --json OUT
+
+It evaluates an already trained model (a shipped model name, a model file, or
+``default``: the model the plugin uses by default for the task) on a dataset folder
+without training on it, and writes at least ``accuracy, macro_f1, precision_at_1,
+precision_at_3, confusion, knn_label_precision_at_10, artist_precision_at_5``.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import click
+
+from mcbr_core.errors import McbrError
+
+log = logging.getLogger("mcbr_core.cli")
+
+
+def default_model(task: str = "genre") -> str:
+    """The model the beets plugin uses by default for ``task`` (its ``model`` setting's default)."""
+    from mcbr_core.settings import AnalysisSettings
+
+    return AnalysisSettings().model
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    core = logging.getLogger("mcbr_core")
+    if not any(getattr(h, "_mcbr_cli", False) for h in core.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("mcbr: %(message)s"))
+        handler._mcbr_cli = True  # type: ignore[attr-defined]
+        core.addHandler(handler)
+    core.setLevel(level)
+
+
+def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
+    """``["k=v", ...]`` -> dict; values are JSON where they parse (numbers, lists, true), else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=what)
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+def _tasks_of(card: dict[str, Any]) -> list[str]:
+    """Tasks a model serves: the genre/mood kinds of its labels, and its heads' own names."""
+    tasks: set[str] = set()
+    for head in card["heads"]:
+        tasks |= set(card.get("tag_kinds", {}).get(head, {}).values()) - {"other"}
+        if head != "tags":  # musicnn's one head of mixed tags is not a task
+            tasks.add(head)
+    return sorted(tasks)
 
 
 @click.group()
 @click.version_option(package_name="beets-mcbr")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="more log output")
+@click.option("-q", "--quiet", is_flag=True, help="only warnings and errors")
+def main(verbose: int, quiet: bool) -> None:
     """beets-mcbr without beets: list, train, evaluate and run models."""
+    _setup_logging(-1 if quiet else verbose)
 
 
 @main.command("models")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def models(as_json: bool) -> None:
-    """List the shipped models and their heads."""
+    """List the shipped models, their tasks and heads."""
     from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import shipped_models
 
     rows = []
     for name, path in shipped_models().items():
         card = read_card(path)
-        rows.append({"name": name, "id": card["id"], "heads": {h: len(v) for h, v in card["heads"].items()},
+        tasks = _tasks_of(card)
+        rows.append({"name": name, "id": card["id"], "tasks": tasks,
+                     "default_for": [t for t in tasks if default_model(t) == name],
+                     "heads": {h: len(v) for h, v in card["heads"].items()},
                      "embedding_dim": card["embedding"]["dim"], "path": str(path)})  # fmt: skip
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
         heads = ", ".join(f"{h} ({n} labels)" for h, n in r["heads"].items())
-        click.echo(f"{r['name']:<16} {r['id']:<18} {heads}; {r['embedding_dim']}-d embedding")
+        default = f" [default: {', '.join(r['default_for'])}]" if r["default_for"] else ""
+        click.echo(f"{r['name']:<16} {r['id']:<18} tasks: {', '.join(r['tasks']) or '-'}{default}; "
+                   f"{heads}; {r['embedding_dim']}-d embedding")  # fmt: skip
+
+
+@main.command("datasets")
+@click.argument("kind", required=False)
+@click.argument("root", required=False, type=click.Path(path_type=Path))
+@click.option("-O", "--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE")
+def datasets(kind: str | None, root: Path | None, dataset_options: tuple[str, ...]) -> None:
+    """List the registered datasets, or summarise one folder (KIND ROOT)."""
+    from mcbr_core.plugins import get_plugins
+    from mcbr_core.training.datasets.builtin import load_dataset
+
+    if kind is None:
+        for name in get_plugins().registry("dataset").names():
+            click.echo(name)
+        return
+    if root is None:
+        raise click.UsageError("give the dataset folder: mcbr datasets KIND ROOT")
+    try:
+        ds = load_dataset(kind, root, **_parse_options(dataset_options, "--dataset-option"))
+    except McbrError as exc:
+        raise _fail(exc) from None
+    click.echo(ds.summary())
+    for cid, reason in ds.skipped[:10]:
+        click.echo(f"  skipped {cid}: {reason}")
+
+
+_DATASET = click.option("--dataset", "dataset", nargs=2, required=True, metavar="KIND ROOT",
+                        type=(str, click.Path(path_type=Path)), help="registered dataset name and its folder")  # fmt: skip
+_DATASET_OPTIONS = click.option("-O", "--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE",
+                                help="loader option, e.g. subset=medium (repeatable)")  # fmt: skip
+
+
+@main.command("train")
+@_DATASET
+@_DATASET_OPTIONS
+@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+              help="JSON file of TrainConfig fields (options given here override it)")  # fmt: skip
+@click.option("--task", help="dataset task: genre, mood, genres, moods, quadrant, ... [genre]")
+@click.option("--mode", type=click.Choice(["net", "probe", "stats"]), help="network, linear probe or stats baseline")
+@click.option("--arch", "architecture", help="architecture (net mode) [whitell_time]")
+@click.option("-A", "--arch-option", "arch_options", multiple=True, metavar="KEY=VALUE")
+@click.option("--features", help="feature extractor (net mode) [whitell-mel]")
+@click.option("-F", "--feature-option", "feature_options", multiple=True, metavar="KEY=VALUE")
+@click.option("--base-model", help="pretrained model a probe reads [msd-musicnn]")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float)
+@click.option("--weight-decay", type=float)
+@click.option("--patience", type=int, help="early stopping patience in epochs (0: off)")
+@click.option("--folds", type=int, help="k >= 2: artist-disjoint k-fold cross-validation")
+@click.option("--seed", type=int)
+@click.option("--patch-seconds", type=float)
+@click.option("--max-seconds", type=float, help="decode only the middle of each file")
+@click.option("--device", help="auto, cpu, cuda, cuda:N, mps")
+@click.option("--amp/--no-amp", default=None, help="mixed precision on CUDA")
+@click.option("--workers", "num_workers", type=int, help="DataLoader and feature workers")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), help="feature cache folder")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path), help="run folder")
+@click.option("--name", help="model name (default: the run folder's name)")
+@click.option("--resume", is_flag=True, help="continue the run in --out")
+def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], config_file: Path | None,
+              arch_options: tuple[str, ...], feature_options: tuple[str, ...], resume: bool,
+              **given: Any) -> None:  # fmt: skip
+    """Train a model on a dataset (or cross-validate it with --folds K)."""
+    from mcbr_core.training.datasets.builtin import load_dataset
+    from mcbr_core.training.loop import CVResult, TrainConfig, run
+
+    kind, root = dataset
+    data: dict[str, Any] = json.loads(config_file.read_text()) if config_file else {}
+    data.update({k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None})
+    if arch_options:
+        data["arch_options"] = {**data.get("arch_options", {}), **_parse_options(arch_options, "--arch-option")}
+    if feature_options:
+        data["feature_options"] = {**data.get("feature_options", {}),
+                                   **_parse_options(feature_options, "--feature-option")}  # fmt: skip
+    options = _parse_options(dataset_options, "--dataset-option")
+    data["dataset"] = {"kind": kind, "root": str(root), "options": options}
+    try:
+        config = TrainConfig.from_dict(data)
+        ds = load_dataset(kind, root, **options)
+        result = run(config, ds, resume=resume)
+    except McbrError as exc:
+        raise _fail(exc) from None
+    click.echo(result.table)
+    if isinstance(result, CVResult):
+        click.echo(f"run folder: {result.run_dir} (per-fold models under checkpoints/)")
+    else:
+        click.echo(f"model: {result.model_path}")
+        click.echo(f"use it in beets with  mcbr: {{model: {result.model_path.resolve()}}}")
+
+
+# -- eval ------------------------------------------------------------------------------
+
+
+def _norm_label(label: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", label.casefold())
+
+
+def _label_map(card_heads: dict[str, list[str]], tag_kinds: dict[str, dict[str, str]], task: str, kind: str,
+               labels: Sequence[str], extra: dict[str, str]) -> dict[int, list[tuple[str, int]]]:  # fmt: skip
+    """Dataset label index -> the model outputs ``(head, column)`` that name it."""
+    by_name = {_norm_label(lab): i for i, lab in enumerate(labels)}
+    extra_n = {_norm_label(k): _norm_label(v) for k, v in extra.items()}
+    exact = [h for h in card_heads if h == task]
+    out: dict[int, list[tuple[str, int]]] = {}
+    for head, names in card_heads.items():
+        if exact and head not in exact:
+            continue
+        for j, name in enumerate(names):
+            label_kind = head if head in ("genre", "mood") else tag_kinds.get(head, {}).get(name, "other")
+            if not exact and kind != "other" and label_kind != kind:
+                continue
+            key = _norm_label(name)
+            target = by_name.get(extra_n.get(key, key))
+            if target is not None:
+                out.setdefault(target, []).append((head, j))
+    return out
+
+
+def evaluate_model(
+    model: str,
+    kind: str,
+    root: Path,
+    *,
+    task: str = "genre",
+    options: dict[str, Any] | None = None,
+    split: str | None = None,
+    device: str = "auto",
+    label_map: dict[str, str] | None = None,
+    limit: int = 0,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Evaluate a trained model on a dataset folder, as the plugin would run it.
+
+    Parameters
+    ----------
+    model
+        Shipped model name, model file, or ``"default"``.
+    kind, root, options
+        Registered dataset, its folder, loader options.
+    task
+        Dataset task (``genre``, ``mood``, ...).
+    split
+        Only clips of this official split (default: all).
+    device
+        Torch device.
+    label_map
+        Model label -> dataset label, for names that differ beyond case and punctuation.
+    limit
+        Evaluate at most this many clips (0: all).
+    threshold
+        Multi-label decision threshold.
+
+    Returns
+    -------
+    dict
+        The metrics of :func:`mcbr_core.training.metrics.evaluate` (classification
+        metrics ``None`` when no model label matches a dataset label), plus the model,
+        dataset, label coverage and skipped clips.
+    """
+    import numpy as np
+
+    from mcbr_core.analysis import Analyzer
+    from mcbr_core.errors import DecodeError
+    from mcbr_core.models.shipped import resolve_model
+    from mcbr_core.settings import AnalysisSettings
+    from mcbr_core.training import metrics as M
+    from mcbr_core.training.datasets.builtin import load_dataset
+
+    t0 = time.perf_counter()
+    ds = load_dataset(kind, root, **(options or {}))
+    task = ds.resolve_task(task)
+    info = ds.tasks[task]
+    name = default_model(info.kind if info.kind != "other" else task) if model == "default" else model
+    analyzer = Analyzer(AnalysisSettings(model=name, device=device))
+    backend = analyzer.backend
+    clips = ds.labelled(task, split=split)
+    if limit:
+        clips = clips[:limit]
+    mapping = _label_map(backend.heads, backend.tag_kinds, task, info.kind, info.labels, label_map or {})
+    index = {lab: i for i, lab in enumerate(info.labels)}
+    K = len(info.labels)
+    rows, embs, kept, failed = [], [], [], []
+    for n, clip in enumerate(clips, 1):
+        try:
+            a = analyzer.analyze(clip.path)
+        except (DecodeError, McbrError, OSError, ValueError) as exc:
+            failed.append((clip.id, str(exc)))
+            continue
+        row = np.full(K, -1.0)
+        for k, outputs in mapping.items():
+            row[k] = max(a.scores[h][backend.heads[h][j]] for h, j in outputs)
+        rows.append(row)
+        embs.append(a.embedding)
+        kept.append(clip)
+        if n % 50 == 0:
+            log.info("eval: %d/%d clips", n, len(clips))
+    if not kept:
+        raise McbrError(f"eval: none of the {len(clips)} clips could be analysed")
+    if info.multilabel:
+        y = np.zeros((len(kept), K))
+        for i, c in enumerate(kept):
+            y[i, [index[v] for v in c.labels[task]]] = 1.0
+    else:
+        y = np.array([index[c.labels[task][0]] for c in kept])
+    scores = np.stack(rows)
+    result = M.evaluate(y, scores, labels=list(info.labels), multilabel=info.multilabel, threshold=threshold,
+                        embeddings=np.stack(embs), artists=[c.artist for c in kept])  # fmt: skip
+    if not mapping:
+        log.warning("eval: no output of %s names a %s label of %s; only embedding metrics", name, task, kind)
+        for key in ("accuracy", "macro_f1", "micro_f1", "precision_at_1", "precision_at_3", "hamming_loss",
+                    "confusion", "label_precision_at_1", "label_precision_at_3"):  # fmt: skip
+            if key in result:
+                result[key] = None
+    return {
+        "model": name,
+        "model_path": str(resolve_model(name)),
+        "model_id": analyzer.model_id,
+        "dataset": kind,
+        "root": str(root),
+        "task": task,
+        "multilabel": info.multilabel,
+        "split": split or "all",
+        **result,
+        "label_coverage": {info.labels[k]: [backend.heads[h][j] for h, j in v] for k, v in sorted(mapping.items())},
+        "n_failed": len(failed),
+        "failed": failed[:100],
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+@main.command("eval")
+@click.option("--model", default="default", show_default=True,
+              help="shipped model name, model file, or 'default' (the plugin's default for the task)")  # fmt: skip
+@_DATASET
+@_DATASET_OPTIONS
+@click.option("--task", default="genre", show_default=True, help="genre, mood, or any task of the dataset")
+@click.option("--split", type=click.Choice(["all", "train", "val", "test"]), default="all", show_default=True)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="write the metrics here ('-': stdout)")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--label-map", type=click.Path(exists=True, path_type=Path),
+              help="JSON {model label: dataset label} for names that differ")  # fmt: skip
+@click.option("--limit", type=int, default=0, help="evaluate at most N clips")
+def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, ...], task: str, split: str,
+             json_out: Path | None, device: str, label_map: Path | None, limit: int) -> None:  # fmt: skip
+    """Evaluate a trained model on a dataset folder (no training on it)."""
+    from mcbr_core.training.metrics import format_fold_table
+
+    kind, root = dataset
+    try:
+        result = evaluate_model(
+            model, kind, root, task=task, options=_parse_options(dataset_options, "--dataset-option"),
+            split=None if split == "all" else split, device=device, limit=limit,
+            label_map=json.loads(label_map.read_text()) if label_map else None,
+        )  # fmt: skip
+    except McbrError as exc:
+        raise _fail(exc) from None
+    text = json.dumps(result, indent=2)
+    if json_out is not None and str(json_out) == "-":
+        click.echo(text)
+        return
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text + "\n", encoding="utf-8")
+    click.echo(f"{result['model']} on {kind} {root} ({result['task']}, {result['n']} clips, {result['n_failed']} failed)")
+    click.echo(format_fold_table([{"fold": "all", **result}], architecture=result["model_id"]))
+
+
+# -- embed -----------------------------------------------------------------------------
+
+
+def _audio_files(folder: Path, recursive: bool) -> list[Path]:
+    from mcbr_core.plugins import get_plugins
+    from mcbr_core.training.datasets.base import AUDIO_EXTENSIONS
+
+    suffixes = set(AUDIO_EXTENSIONS)
+    registry = get_plugins().registry("decoder")
+    for name in registry.names():
+        suffixes |= set(getattr(registry.get(name), "extensions", ()))
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in suffixes)
+
+
+@main.command("embed")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", default="default", show_default=True, help="shipped model name, model file, or 'default'")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("embeddings.npy"), show_default=True,
+              help="embeddings (N, D) as .npy; a .json beside it lists the files")  # fmt: skip
+@click.option("--recursive/--no-recursive", default=True, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str) -> None:
+    """Write the embeddings of a folder of audio files to .npy (+ .json)."""
+    import numpy as np
+
+    from mcbr_core.analysis import Analyzer
+    from mcbr_core.errors import DecodeError
+    from mcbr_core.settings import AnalysisSettings
+
+    name = default_model() if model == "default" else model
+    try:
+        analyzer = Analyzer(AnalysisSettings(model=name, device=device))
+    except McbrError as exc:
+        raise _fail(exc) from None
+    files = _audio_files(folder, recursive)
+    if not files:
+        raise click.ClickException(f"no audio files in {folder}")
+    vectors, names, failed, scores = [], [], {}, []
+    for path in files:
+        try:
+            a = analyzer.analyze(path)
+        except (DecodeError, McbrError, OSError, ValueError) as exc:
+            failed[str(path.relative_to(folder))] = str(exc)
+            continue
+        vectors.append(a.embedding)
+        names.append(str(path.relative_to(folder)))
+        scores.append({h: {k: round(v, 4) for k, v in sorted(s.items(), key=lambda kv: -kv[1])[:5]}
+                       for h, s in a.scores.items()})  # fmt: skip
+    if not vectors:
+        raise click.ClickException(f"none of the {len(files)} files could be analysed")
+    out = out.with_suffix(".npy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    matrix = np.stack(vectors).astype(np.float32)  # (N, D)
+    np.save(out, matrix)
+    meta = {"model": name, "model_id": analyzer.model_id, "dim": int(matrix.shape[1]),
+            "metric": analyzer.backend.metric, "folder": str(folder), "files": names, "top_scores": scores,
+            "failed": failed}  # fmt: skip
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{len(names)} embeddings ({matrix.shape[1]}-d, {analyzer.model_id}) -> {out}; {len(failed)} failed")

@@ -26,6 +26,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mcbr_core.audio.decode",
     "mcbr_core.features.builtin",
     "mcbr_core.backends.musicnn",
+    "mcbr_core.backends.trained",
     "mcbr_core.store.index",
     "mcbr_core.training.datasets.builtin",
     "mcbr_core.playlist.strategies",

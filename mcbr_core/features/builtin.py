@@ -1,7 +1,13 @@
-"""Registers the built-in feature extractors (``register_feature_extractors``)."""
+"""Registers the built-in feature extractors (``register_feature_extractors``).
+
+Each factory takes the extractor's config as a plain dict (a model card's
+``features.config``); unknown keys are a ``ConfigError``. The extractor modules
+are imported inside the factories, so registering costs nothing at start-up.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from mcbr_core.errors import ConfigError
@@ -21,7 +27,61 @@ def musicnn_mel(options: dict[str, Any]):  # noqa: ANN201 - returns MusicnnMel
     return MusicnnMel(MusicnnMelConfig(**options))
 
 
+def _build(name: str, module: str, extractor: str, config: str, options: dict[str, Any], **fixed: Any):  # noqa: ANN202
+    from mcbr_core.features.normalise import config_from_options
+
+    mod = importlib.import_module(module)
+    cfg = config_from_options(getattr(mod, config), options, name=name, fixed=fixed)
+    return getattr(mod, extractor)(cfg)
+
+
+def xing_hyperimage(options: dict[str, Any]):  # noqa: ANN201 - returns XingHyperImage
+    """Build Xing et al.'s hyper-image extractor from a feature config dict."""
+    return _build("xing-hyperimage", "mcbr_core.features.hyperimage", "XingHyperImage", "XingHyperImageConfig",
+                  options)  # fmt: skip
+
+
+def tower_mel(options: dict[str, Any]):  # noqa: ANN201 - returns TowerMel
+    """Build Tower & Vegner's log-mel extractor from a feature config dict."""
+    return _build("tower-mel", "mcbr_core.features.mel", "TowerMel", "TowerMelConfig", options)
+
+
+def _whitell(kind: str):  # noqa: ANN202
+    name = {"stft": "whitell-stft", "stft_half": "whitell-stft-half", "mel": "whitell-mel", "cqt": "whitell-cqt",
+            "mfcc": "whitell-mfcc", "chroma": "whitell-chroma"}[kind]  # fmt: skip
+
+    def factory(options: dict[str, Any]):  # noqa: ANN202 - returns WhitellFeature
+        return _build(name, "mcbr_core.features.whitell", "WhitellFeature", "WhitellFeatureConfig", options,
+                      kind=kind)  # fmt: skip
+
+    factory.__name__ = factory.__qualname__ = name.replace("-", "_")
+    factory.__doc__ = f"Build Whitell's {kind} extractor from a feature config dict."
+    return name, factory
+
+
+def zhang_audiowords(options: dict[str, Any]):  # noqa: ANN201 - returns AudioWords
+    """Build Zhang et al.'s audio-word extractor from a feature config dict.
+
+    ``options["state"]`` (optional) holds the codebook arrays stored with the model
+    (``AudioWordsState.state_tensors()``: name -> array); the other keys are the config.
+    """
+    from mcbr_core.features.audiowords import AudioWords, AudioWordsConfig, AudioWordsState
+    from mcbr_core.features.normalise import config_from_options
+
+    options = dict(options)
+    state = options.pop("state", None)
+    if state is not None and not isinstance(state, dict):
+        raise ConfigError(f"zhang-audiowords: options['state'] must be a dict of arrays, got {type(state).__name__}")
+    cfg = config_from_options(AudioWordsConfig, options, name="zhang-audiowords")
+    return AudioWords(cfg, AudioWordsState.from_arrays(state) if state is not None else None)
+
+
 @hookimpl
 def register_feature_extractors(register: Register) -> None:
     """Register the built-in extractors."""
     register("musicnn-mel", musicnn_mel)
+    register("xing-hyperimage", xing_hyperimage)
+    register("tower-mel", tower_mel)
+    for kind in ("stft", "stft_half", "mel", "cqt", "mfcc", "chroma"):
+        register(*_whitell(kind))
+    register("zhang-audiowords", zhang_audiowords)

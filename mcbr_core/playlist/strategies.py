@@ -1,10 +1,501 @@
-"""Built-in playlist strategies (registered through ``register_playlist_strategies``)."""
+"""Built-in playlist strategies (registered through ``register_playlist_strategies``).
+
+- ``radio``: from the seed, walk to near neighbours; each step is priced by its
+  distance to the seed's centroid and its transition from the previous track.
+- ``path``: a smooth path from one query to another, along the arc between their
+  centroids; every step moves forward (its projection on the A -> B direction grows).
+- ``cluster``: seeded k-means over the library (or a query's tracks); one playlist
+  per cluster, named from its dominant mood and genre.
+- ``signature``: Tower & Vegner's playlist signature: the few dimensions the seed's
+  tracks share, and the tracks nearest to the seed in those dimensions only.
+
+Every strategy takes its options as a frozen dataclass; unknown keys are an error.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from mcbr_core.errors import ConfigError, McbrError
 from mcbr_core.hookspecs import Register, hookimpl
+from mcbr_core.playlist.base import Constraints, Playlist, PlaylistRequest, Track
+from mcbr_core.playlist.constraints import Selection, Transitions, select
+from mcbr_core.playlist.kmeans import kmeans
+from mcbr_core.playlist.naming import describe, name_clusters
+from mcbr_core.playlist.space import Space, distances, prepare
+from mcbr_core.settings import from_mapping
+
+log = logging.getLogger(__name__)
+
+
+def _options(cls: type, options: Mapping[str, Any], mode: str) -> Any:
+    return from_mapping(cls, options, where=f"mcbr.playlist.{mode}")
+
+
+def _seed(request: PlaylistRequest, n: int, mode: str) -> tuple[list[int], list[Track], np.ndarray]:
+    """Seed ``n``'s ids with a vector (query order), their tracks and prepared vectors ``(s, D)``."""
+    wanted = list(request.seeds[n]) if n < len(request.seeds) else []
+    ids, vecs = request.space.vectors(wanted)
+    if not len(ids):
+        label = request.labels[n] if n < len(request.labels) else "the query"
+        raise McbrError(f"{mode}: none of the tracks of {label!r} has an embedding")
+    tracks = request.space.tracks(ids.tolist())
+    return ids.tolist(), [tracks.get(i, Track(i)) for i in ids.tolist()], vecs
+
+
+def _label(request: PlaylistRequest, n: int, tracks: Sequence[Track]) -> str:
+    return describe(tracks, request.labels[n] if n < len(request.labels) else "")
+
+
+def _all_seed_ids(request: PlaylistRequest) -> set[int]:
+    return {int(i) for seed in request.seeds for i in seed}
+
+
+def _pool(space: Space, ids: Sequence[int]) -> tuple[list[int], list[Track], np.ndarray]:
+    """Candidates among ``ids`` with their tracks and prepared vectors ``(n, D)``, in the order given."""
+    got, vecs = space.vectors(space.candidate_ids(ids))
+    tracks = space.tracks(got.tolist())
+    return got.tolist(), [tracks[i] for i in got.tolist()], vecs
+
+
+# -- radio ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RadioOptions:
+    """Options of ``radio``.
+
+    Attributes
+    ----------
+    seed_weight
+        Weight of a step's distance to the seed's centroid (keeps the radio on topic).
+    previous_weight
+        Weight of the transition from the previous track (keeps it smooth).
+    pool
+        Candidates considered: the tracks nearest to the seed.
+    """
+
+    seed_weight: float = 1.0
+    previous_weight: float = 1.0
+    pool: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.seed_weight < 0 or self.previous_weight < 0 or self.seed_weight + self.previous_weight <= 0:
+            raise ConfigError("mcbr.playlist.radio: weights must be >= 0 and not both 0")
+        if self.pool < 1:
+            raise ConfigError("mcbr.playlist.radio.pool: must be >= 1")
+
+
+class Radio:
+    """Start at the query's tracks and walk to near neighbours."""
+
+    name = "radio"
+    queries = (1, 1)
+    seeded = True
+    summary = "start at the query's tracks and walk to near neighbours"
+    defaults: Mapping[str, Any] = asdict(RadioOptions())
+
+    def generate(self, request: PlaylistRequest) -> list[Playlist]:
+        opts: RadioOptions = _options(RadioOptions, request.options, self.name)
+        c = request.constraints
+        space = request.space
+        seed_ids, seed_tracks, seed_vecs = _seed(request, 0, self.name)
+        centre = space.centroid(seed_ids)
+        assert centre is not None
+        sel = Selection(c)
+        if c.include_seed:
+            for track in seed_tracks:
+                if track.item_id not in sel and sel.room_for(track):
+                    sel.add(track)
+        if len(sel):
+            last = seed_ids.index(sel.tracks[-1].item_id)
+            prev_vec, prev_track = seed_vecs[last], seed_tracks[last]
+        else:
+            nearest = int(distances(seed_vecs, centre).argmin())
+            prev_vec, prev_track = seed_vecs[nearest], seed_tracks[nearest]
+        ids, tracks, vecs = _pool(space, space.nearest(centre, opts.pool, exclude=_all_seed_ids(request)).tolist())
+        scores: dict[int, float] = {}
+        if ids:
+            to_seed = distances(vecs, centre)  # (n,)
+            transitions = Transitions(vecs, tracks, c)
+            gone = np.zeros(len(ids), dtype=bool)
+            while not sel.full():
+                cost = opts.seed_weight * to_seed + opts.previous_weight * transitions.from_point(prev_vec, prev_track)
+                pick = None
+                for i in np.argsort(np.where(gone, np.inf, cost), kind="stable"):
+                    if gone[i]:
+                        break
+                    if sel.blocked(tracks[i]):
+                        gone[i] = True  # caps and duplicates only tighten
+                    elif not sel.repeats(tracks[i]):
+                        pick = int(i)
+                        break
+                if pick is None:
+                    break
+                sel.add(tracks[pick])
+                gone[pick] = True
+                scores[ids[pick]] = float(to_seed[pick])
+                prev_vec, prev_track = vecs[pick], tracks[pick]
+        name = f"Radio: {_label(request, 0, seed_tracks)}"
+        return [Playlist(name, tuple(sel.ids), ordered=True, scores=scores)]
+
+
+# -- path -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathOptions:
+    """Options of ``path``.
+
+    Attributes
+    ----------
+    previous_weight
+        Weight of the transition from the previous track, beside the distance to
+        the step's point on the arc.
+    pool
+        Candidates considered, shared out over the steps.
+    steps
+        Steps of a path when neither a count nor a duration limits it.
+    """
+
+    previous_weight: float = 0.5
+    pool: int = 1000
+    steps: int = 25
+
+    def __post_init__(self) -> None:
+        if self.previous_weight < 0:
+            raise ConfigError("mcbr.playlist.path.previous_weight: must be >= 0")
+        if self.pool < 1 or self.steps < 1:
+            raise ConfigError("mcbr.playlist.path: pool and steps must be >= 1")
+
+
+def arc(a: np.ndarray, b: np.ndarray, t: np.ndarray, *, spherical: bool) -> np.ndarray:
+    """Points ``(K, D)`` at fractions ``t`` ``(K,)`` of the way from ``a`` to ``b`` (slerp on the sphere)."""
+    t = np.asarray(t, dtype=np.float64)[:, None]  # (K, 1)
+    if not spherical:
+        return (1.0 - t) * a + t * b
+    omega = math.acos(float(np.clip(a @ b, -1.0, 1.0)))
+    if omega < 1e-6:
+        return prepare((1.0 - t) * a + t * b, "angular")
+    return (np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / math.sin(omega)
+
+
+def progress(vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Projection ``(N,)`` of prepared vectors on the A -> B direction: 0 at ``a``, 1 at ``b``."""
+    u = b - a
+    return (np.asarray(vectors) - a) @ u / float(u @ u)
+
+
+class Path:
+    """A smooth path from one query's tracks to another's."""
+
+    name = "path"
+    queries = (2, 2)
+    seeded = True
+    summary = "a smooth path from the first query's tracks to the second's"
+    defaults: Mapping[str, Any] = asdict(PathOptions())
+
+    def generate(self, request: PlaylistRequest) -> list[Playlist]:
+        opts: PathOptions = _options(PathOptions, request.options, self.name)
+        c = request.constraints
+        space = request.space
+        a_ids, a_tracks, a_vecs = _seed(request, 0, self.name)
+        b_ids, b_tracks, b_vecs = _seed(request, 1, self.name)
+        a, b = space.centroid(a_ids), space.centroid(b_ids)
+        assert a is not None and b is not None
+        if float(np.linalg.norm(b - a)) < 1e-9:
+            raise McbrError("path: the two queries sound the same (their centroids coincide)")
+        spherical = space.metric != "euclidean"
+        # seeds sit at their ends, in the order of their own progress
+        a_order = np.argsort(progress(a_vecs, a, b), kind="stable")
+        b_order = np.argsort(progress(b_vecs, a, b), kind="stable")
+        head = [a_tracks[i] for i in a_order] if c.include_seed else []
+        tail = [b_tracks[i] for i in b_order] if c.include_seed else []
+        start = float(progress(a_vecs[a_order[-1:]], a, b)[0]) if head else 0.0
+        end = float(progress(b_vecs[b_order[:1]], a, b)[0]) if tail else 1.0
+        prev0 = (a_vecs[a_order[-1]], a_tracks[a_order[-1]]) if head else (a, a_tracks[int(distances(a_vecs, a).argmin())])
+        budget = None if c.duration is None else c.duration - sum(t.duration for t in head + tail)
+        if c.count is not None:
+            steps = max(c.count - len(head) - len(tail), 0)
+        else:
+            steps = opts.steps
+        # candidates: the neighbourhoods of points along the arc, shared out from the pool
+        n_points = max(16, steps)
+        guide = arc(a, b, np.linspace(0.0, 1.0, n_points + 2)[1:-1], spherical=spherical)  # (P, D)
+        per_point = max(10, math.ceil(opts.pool / n_points))
+        exclude = _all_seed_ids(request)
+        wanted: dict[int, None] = {}
+        for point in guide:
+            wanted.update(dict.fromkeys(space.nearest(point, per_point, exclude=exclude).tolist()))
+        ids, tracks, vecs = _pool(space, list(wanted))
+        where = progress(vecs, a, b) if ids else np.zeros(0)  # (n,)
+        inside = (where > start) & (where < end)
+        if c.count is None and budget is not None and inside.any():
+            mean = float(np.mean([tracks[i].duration for i in np.flatnonzero(inside)]))
+            steps = max(1, int(budget // mean)) if mean > 0 else opts.steps
+        walk = _PathWalk(request.constraints, opts, ids, tracks, vecs, where, a, b, spherical)
+        picked, scores, short_of_time = walk.run(steps, start, end, prev0, head, tail, budget)
+        while short_of_time and steps > 1:  # the time ran out before B: fewer, wider steps
+            steps = max(1, min(steps - 1, len(picked)))
+            picked, scores, short_of_time = walk.run(steps, start, end, prev0, head, tail, budget)
+        tracks_out = head + picked + tail
+        if c.count is not None:
+            tracks_out = tracks_out[: c.count]
+        a_label, b_label = _label(request, 0, a_tracks), _label(request, 1, b_tracks)
+        return [Playlist(f"Path: {a_label} to {b_label}", tuple(t.item_id for t in tracks_out), ordered=True,
+                         scores=scores)]  # fmt: skip
+
+
+class _PathWalk:
+    """One set of candidates along the arc, walked in a given number of steps."""
+
+    def __init__(
+        self,
+        constraints: Constraints,
+        opts: PathOptions,
+        ids: list[int],
+        tracks: list[Track],
+        vecs: np.ndarray,
+        where: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        spherical: bool,
+    ) -> None:
+        self.c = constraints
+        self.opts = opts
+        self.ids, self.tracks, self.vecs, self.where = ids, tracks, vecs, where
+        self.a, self.b, self.spherical = a, b, spherical
+        self.transitions = Transitions(vecs, tracks, constraints) if ids else None
+
+    def run(
+        self,
+        steps: int,
+        start: float,
+        end: float,
+        prev0: tuple[np.ndarray, Track],
+        head: list[Track],
+        tail: list[Track],
+        budget: float | None,
+    ) -> tuple[list[Track], dict[int, float], bool]:
+        """Walk ``steps`` points of the arc from progress ``start`` to ``end``; returns the picks, their
+        distances to their points, and whether a step went empty for want of time."""
+        c = self.c
+        if steps <= 0 or not self.ids or self.transitions is None:
+            return [], {}, False
+        if budget is not None and budget <= 0:
+            return [], {}, True
+        caps = Constraints(
+            count=None, duration=budget, max_per_artist=c.max_per_artist, max_per_album=c.max_per_album,
+            no_artist_repeat=c.no_artist_repeat, bpm_weight=c.bpm_weight, key_weight=c.key_weight,
+        )  # fmt: skip
+        sel = Selection(caps)
+        for track in head:  # the seed counts towards the caps (the budget already holds its time)
+            sel.add(track)
+            sel.seconds -= track.duration
+        for track in tail:
+            sel.reserve(track)
+        t = np.linspace(0.0, 1.0, steps + 2)[1:-1]  # (K,): the ends are the seeds themselves
+        points = arc(self.a, self.b, t, spherical=self.spherical)  # (K, D)
+        prev_vec, prev_track = prev0
+        done = start
+        scores: dict[int, float] = {}
+        short_of_time = False
+        used = np.zeros(len(self.ids), dtype=bool)
+        for point in points:
+            to_point = distances(self.vecs, point)
+            cost = to_point + self.opts.previous_weight * self.transitions.from_point(prev_vec, prev_track)
+            ahead = (self.where > done + 1e-9) & (self.where < end - 1e-9) & ~used
+            pick = None
+            for i in np.argsort(np.where(ahead, cost, np.inf), kind="stable"):
+                if not ahead[i]:
+                    break
+                if sel.fits(self.tracks[i]):
+                    pick = int(i)
+                    break
+                if budget is not None and sel.seconds + self.tracks[i].duration > budget:
+                    short_of_time = True
+            if pick is None:
+                continue
+            used[pick] = True
+            sel.add(self.tracks[pick])
+            scores[self.ids[pick]] = float(to_point[pick])
+            done = float(self.where[pick])
+            prev_vec, prev_track = self.vecs[pick], self.tracks[pick]
+        return sel.tracks[len(head) :], scores, short_of_time
+
+
+# -- cluster ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Options of ``cluster``.
+
+    Attributes
+    ----------
+    clusters
+        Number of playlists (fewer if there are fewer distinct tracks).
+    iterations, restarts
+        k-means effort (the start is seeded by the ``seed`` setting).
+    """
+
+    clusters: int = 8
+    iterations: int = 100
+    restarts: int = 4
+
+    def __post_init__(self) -> None:
+        if self.clusters < 1 or self.iterations < 1 or self.restarts < 1:
+            raise ConfigError("mcbr.playlist.cluster: clusters, iterations and restarts must be >= 1")
+
+
+class Cluster:
+    """Split the library (or a query's tracks) into playlists of similar tracks."""
+
+    name = "cluster"
+    queries = (0, 1)
+    seeded = False
+    summary = "split the library (or the query's tracks) into playlists of similar tracks"
+    defaults: Mapping[str, Any] = asdict(ClusterOptions())
+
+    def generate(self, request: PlaylistRequest) -> list[Playlist]:
+        opts: ClusterOptions = _options(ClusterOptions, request.options, self.name)
+        c = request.constraints
+        space = request.space
+        if request.seeds and request.seeds[0]:
+            ids, tracks, vecs = _pool(space, list(request.seeds[0]))
+        else:
+            ids, tracks, vecs = _pool(space, space.candidates().tolist())
+        if not ids:
+            raise McbrError("cluster: no tracks with an embedding to cluster")
+        k = min(opts.clusters, len(np.unique(np.round(vecs, 9), axis=0)))
+        labels, centres = kmeans(
+            vecs, k, seed=c.random_seed, spherical=space.metric != "euclidean",
+            iterations=opts.iterations, restarts=opts.restarts,
+        )  # fmt: skip
+        groups = [np.flatnonzero(labels == j) for j in range(k)]
+        names = name_clusters([[tracks[i] for i in g] for g in groups])
+        log.info("cluster: %d tracks in %d clusters of %s", len(ids), k, ", ".join(str(len(g)) for g in groups))
+        playlists = []
+        for j, members in enumerate(groups):
+            to_centre = distances(vecs[members], centres[j])
+            ranked = members[np.argsort(to_centre, kind="stable")]
+            chosen = select([tracks[i] for i in ranked], c)
+            scores = {ids[i]: float(d) for i, d in zip(members.tolist(), to_centre.tolist(), strict=True)}
+            playlists.append(
+                Playlist(names[j], tuple(t.item_id for t in chosen), scores={t.item_id: scores[t.item_id] for t in chosen})
+            )
+        return sorted(playlists, key=lambda p: -len(p.item_ids))
+
+
+# -- signature ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureOptions:
+    """Options of ``signature``.
+
+    Attributes
+    ----------
+    dims
+        Dimensions in the signature ("a few": capped at the embedding's size).
+    spread_floor
+        The seed's spread in a dimension, relative to the library's, is floored at
+        this before it divides: it keeps one-track seeds (zero spread) sane and
+        widens the match where the seed is very tight.
+    """
+
+    dims: int = 8
+    spread_floor: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.dims < 1:
+            raise ConfigError("mcbr.playlist.signature.dims: must be >= 1")
+        if not self.spread_floor > 0:
+            raise ConfigError("mcbr.playlist.signature.spread_floor: must be > 0")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Which dimensions a set of tracks shares, and where (library z-scores)."""
+
+    dims: np.ndarray  # (k,) dimension indices, strongest first
+    centre: np.ndarray  # (k,) the seed's mean in those dimensions
+    scale: np.ndarray  # (k,) allowed spread: library std x max(seed's relative spread, floor)
+    strength: np.ndarray  # (k,) |z| / relative spread, the ranking key
+
+    def distance(self, vectors: np.ndarray) -> np.ndarray:
+        """Root-mean-square standardised distance ``(N,)`` to the seed in the signature's dimensions."""
+        z = (np.asarray(vectors)[:, self.dims] - self.centre) / self.scale  # (N, k)
+        return np.sqrt((z**2).mean(axis=1))
+
+
+def signature(seed: np.ndarray, mean: np.ndarray, std: np.ndarray, *, dims: int, spread_floor: float = 0.25) -> Signature:
+    """The playlist signature of seed vectors ``(s, D)`` against the library's ``mean`` and ``std`` ``(D,)``.
+
+    A dimension belongs to the signature when the seed's tracks sit far from the
+    library's mean in it (a large ``|z|`` of their mean) and close to each other (a
+    small spread relative to the library's): strength ``|z| / max(spread, floor)``.
+    """
+    seed = np.asarray(seed, dtype=np.float64)
+    centre = seed.mean(axis=0)
+    z = (centre - mean) / std  # (D,)
+    spread = np.maximum(seed.std(axis=0) / std, spread_floor)  # (D,)
+    strength = np.abs(z) / spread
+    top = np.argsort(-strength, kind="stable")[: min(dims, seed.shape[1])]
+    return Signature(top, centre[top], std[top] * spread[top], strength[top])
+
+
+class SignatureStrategy:
+    """Extend a playlist or an album by the few dimensions its tracks share."""
+
+    name = "signature"
+    queries = (1, 1)
+    seeded = True
+    summary = "extend the query's tracks (a playlist, an album) by the few dimensions they share"
+    defaults: Mapping[str, Any] = asdict(SignatureOptions())
+
+    def generate(self, request: PlaylistRequest) -> list[Playlist]:
+        opts: SignatureOptions = _options(SignatureOptions, request.options, self.name)
+        c = request.constraints
+        space = request.space
+        seed_ids, seed_tracks, seed_vecs = _seed(request, 0, self.name)
+        mean, std = space.moments()
+        sig = signature(seed_vecs, mean, std, dims=opts.dims, spread_floor=opts.spread_floor)
+        log.info(
+            "signature of %s: dimensions %s (strength %s)", _label(request, 0, seed_tracks),
+            sig.dims.tolist(), ", ".join(f"{s:.1f}" for s in sig.strength),
+        )  # fmt: skip
+        ids, tracks, vecs = _pool(space, space.candidates(exclude=_all_seed_ids(request)).tolist())
+        scores: dict[int, float] = {}
+        chosen: list[Track] = []
+        forced = seed_tracks if c.include_seed else []
+        if ids:
+            dist = sig.distance(vecs)
+            ranked = np.argsort(dist, kind="stable")
+            chosen = select([tracks[i] for i in ranked], c, forced=forced)
+            scores = {ids[i]: float(dist[i]) for i in ranked.tolist()}
+        else:
+            chosen = select([], c, forced=forced)
+        n_seed = sum(1 for t in chosen if t.item_id in set(seed_ids))
+        ids_out = tuple(t.item_id for t in chosen)
+        return [
+            Playlist(
+                f"Signature: {_label(request, 0, seed_tracks)}", ids_out,
+                scores={i: scores[i] for i in ids_out if i in scores}, prefix=n_seed, after=seed_ids[-1],
+            )
+        ]  # fmt: skip
 
 
 @hookimpl
 def register_playlist_strategies(register: Register) -> None:
     """Register the built-in strategies."""
+    register("radio", Radio)
+    register("path", Path)
+    register("cluster", Cluster)
+    register("signature", SignatureStrategy)
