@@ -37,8 +37,9 @@ def _build(name: str, module: str, extractor: str, config: str, options: dict[st
 
 def xing_hyperimage(options: dict[str, Any]):  # noqa: ANN201 - returns XingHyperImage
     """Build Xing et al.'s hyper-image extractor from a feature config dict."""
-    return _build("xing-hyperimage", "mcbr_core.features.hyperimage", "XingHyperImage", "XingHyperImageConfig",
-                  options)  # fmt: skip
+    return _build(
+        "xing-hyperimage", "mcbr_core.features.hyperimage", "XingHyperImage", "XingHyperImageConfig", options
+    )
 
 
 def tower_mel(options: dict[str, Any]):  # noqa: ANN201 - returns TowerMel
@@ -47,12 +48,19 @@ def tower_mel(options: dict[str, Any]):  # noqa: ANN201 - returns TowerMel
 
 
 def _whitell(kind: str):  # noqa: ANN202
-    name = {"stft": "whitell-stft", "stft_half": "whitell-stft-half", "mel": "whitell-mel", "cqt": "whitell-cqt",
-            "mfcc": "whitell-mfcc", "chroma": "whitell-chroma"}[kind]  # fmt: skip
+    name = {
+        "stft": "whitell-stft",
+        "stft_half": "whitell-stft-half",
+        "mel": "whitell-mel",
+        "cqt": "whitell-cqt",
+        "mfcc": "whitell-mfcc",
+        "chroma": "whitell-chroma",
+    }[kind]
 
     def factory(options: dict[str, Any]):  # noqa: ANN202 - returns WhitellFeature
-        return _build(name, "mcbr_core.features.whitell", "WhitellFeature", "WhitellFeatureConfig", options,
-                      kind=kind)  # fmt: skip
+        return _build(
+            name, "mcbr_core.features.whitell", "WhitellFeature", "WhitellFeatureConfig", options, kind=kind
+        )
 
     factory.__name__ = factory.__qualname__ = name.replace("-", "_")
     factory.__doc__ = f"Build Whitell's {kind} extractor from a feature config dict."
@@ -71,7 +79,9 @@ def zhang_audiowords(options: dict[str, Any]):  # noqa: ANN201 - returns AudioWo
     options = dict(options)
     state = options.pop("state", None)
     if state is not None and not isinstance(state, dict):
-        raise ConfigError(f"zhang-audiowords: options['state'] must be a dict of arrays, got {type(state).__name__}")
+        raise ConfigError(
+            f"zhang-audiowords: options['state'] must be a dict of arrays, got {type(state).__name__}"
+        )
     cfg = config_from_options(AudioWordsConfig, options, name="zhang-audiowords")
     return AudioWords(cfg, AudioWordsState.from_arrays(state) if state is not None else None)
 

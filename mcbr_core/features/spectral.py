@@ -3,15 +3,31 @@
 ``stft_power`` equals ``np.abs(librosa.stft(y, ...)) ** 2`` and ``mel_filterbank``
 equals ``librosa.filters.mel(...)`` (Slaney mel scale and Slaney area
 normalisation by default), without importing librosa.
+
+:class:`Spectra` holds one clip's STFT and CQT, each computed once, and derives
+mel, MFCC, chroma, spectral contrast, tonnetz and tempograms from them. The
+derived features and the CQT call librosa, imported inside the methods that need
+it, so importing this module stays light.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["hz_to_mel", "mel_filterbank", "mel_to_hz", "stft_power"]
+__all__ = [
+    "C1_HZ",
+    "Spectra",
+    "cqt_magnitude",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_to_hz",
+    "power_to_db",
+    "stack_rows",
+    "stft_power",
+]
 
 _CHUNK_BYTES = 1 << 24  # bound on the float64 frame buffer per FFT chunk (16 MiB)
 
@@ -208,8 +224,6 @@ def mel_filterbank(
 # ---------------------------------------------------------------------------
 
 C1_HZ = 32.70319566257483  # librosa.note_to_hz("C1"), the lowest CQT bin of every paper here
-
-__all__ += ["C1_HZ", "Spectra", "cqt_magnitude", "power_to_db", "stack_rows"]
 
 
 def power_to_db(S: np.ndarray, *, amin: float = 1e-10, top_db: float | None = 80.0) -> np.ndarray:
@@ -442,7 +456,7 @@ class Spectra:
         """Frames of every representation: ``1 + n_samples // hop_length``."""
         return 1 + self._y.size // self._hop
 
-    def _cached(self, key: tuple, compute) -> np.ndarray:  # noqa: ANN001 - a zero-argument callable
+    def _cached(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
         if key not in self._cache:
             value = np.asarray(compute(), dtype=np.float32)
             value.setflags(write=False)
@@ -487,7 +501,13 @@ class Spectra:
         return self._cached(("log_mel", n_mels, fmin, fmax, top_db), lambda: power_to_db(mel, top_db=top_db))
 
     def mfcc(
-        self, *, n_mfcc: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0
+        self,
+        *,
+        n_mfcc: int,
+        n_mels: int,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        top_db: float | None = 80.0,
     ) -> np.ndarray:
         """MFCCs ``[shape=(n_mfcc, T)]``: orthonormal DCT-II of :meth:`log_mel` (``librosa.feature.mfcc``)."""
         if not isinstance(n_mfcc, (int, np.integer)) or not 1 <= n_mfcc <= n_mels:
@@ -511,7 +531,7 @@ class Spectra:
             raise ValueError(f"chroma source must be 'stft' or 'cqt', got {source!r}")
         if not isinstance(n_chroma, (int, np.integer)) or n_chroma < 1:
             raise ValueError(f"n_chroma must be a positive integer, got {n_chroma!r}")
-        fmin, n_bins, bpo = self._cqt
+        fmin, _, bpo = self._cqt
         if source == "cqt" and bpo % n_chroma:
             raise ValueError(f"cqt_bins_per_octave={bpo} is not a multiple of n_chroma={n_chroma}")
 
@@ -529,13 +549,15 @@ class Spectra:
         return self._cached(("chroma", source, n_chroma), compute)
 
     def contrast(self, *, n_bands: int = 6, fmin: float = 200.0, quantile: float = 0.02) -> np.ndarray:
-        """Spectral contrast ``[shape=(n_bands + 1, T)]`` from :attr:`magnitude` (``librosa.feature.spectral_contrast``)."""
+        """Spectral contrast ``[shape=(n_bands + 1, T)]`` of :attr:`magnitude` (librosa's algorithm)."""
         if not isinstance(n_bands, (int, np.integer)) or n_bands < 1:
             raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
         if not fmin > 0 or fmin * 2.0 ** (n_bands - 1) >= self._sr / 2.0:
             # librosa's rule: every band edge but the last (which runs to Nyquist) lies below Nyquist
-            raise ValueError(f"contrast band edge fmin * 2**(n_bands - 1) = {fmin * 2.0 ** (n_bands - 1)} Hz "
-                             f"is not below the Nyquist frequency")  # fmt: skip
+            raise ValueError(
+                f"contrast band edge fmin * 2**(n_bands - 1) = {fmin * 2.0 ** (n_bands - 1)} Hz "
+                f"is not below the Nyquist frequency"
+            )
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"quantile must lie in (0, 1), got {quantile!r}")
 
@@ -543,7 +565,12 @@ class Spectra:
             import librosa
 
             return librosa.feature.spectral_contrast(
-                S=self.magnitude, sr=self._sr, n_fft=self._n_fft, n_bands=n_bands, fmin=fmin, quantile=quantile
+                S=self.magnitude,
+                sr=self._sr,
+                n_fft=self._n_fft,
+                n_bands=n_bands,
+                fmin=fmin,
+                quantile=quantile,
             )
 
         return self._cached(("contrast", n_bands, fmin, quantile), compute)
@@ -629,8 +656,8 @@ class Spectra:
         shortest = 60.0 * fps / (min_bpm * 2.0**n_octaves)
         if longest >= win_length - 2 or shortest < 1.0:
             raise ValueError(
-                f"tempi {min_bpm}-{min_bpm * 2**n_octaves} BPM need lags {shortest:.1f}-{longest:.1f} frames, "
-                f"outside [1, win_length - 2 = {win_length - 2}]"
+                f"tempi {min_bpm}-{min_bpm * 2**n_octaves} BPM need lags {shortest:.1f}-{longest:.1f} "
+                f"frames, outside [1, win_length - 2 = {win_length - 2}]"
             )
         basis = _cyclic_tempo_basis(int(win_length), fps, int(n_bins), float(min_bpm), int(n_octaves))
         tempogram = self.tempogram(win_length=win_length, n_mels=n_mels)

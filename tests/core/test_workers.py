@@ -29,7 +29,7 @@ def touch(folder: Path, *names: str) -> list[tuple[str, Path]]:
 @pytest.mark.slow
 def test_faults_cost_only_their_file(tmp_path: Path, settings: AnalysisSettings) -> None:
     jobs = touch(tmp_path, "high-1", "crash", "hang", "hog", "low-2", "high-3")
-    with AnalysisPool(settings, PoolSettings(workers=2, timeout=4.0, memory_mb=1500)) as pool:
+    with AnalysisPool(settings, PoolSettings(workers=2, timeout=10.0, memory_mb=1000)) as pool:
         results = dict(pool.analyze(jobs))
     assert set(results) == {name for name, _ in jobs}
     for name in ("high-1", "low-2", "high-3"):
