@@ -35,15 +35,30 @@ def default_model(task: str = "genre") -> str:
     return AnalysisSettings().model
 
 
+class _StderrHandler(logging.Handler):
+    """Writes the core's log lines to whatever ``sys.stderr`` is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"mcbr: {record.getMessage()}\n")
+        except Exception:  # noqa: BLE001 - logging must not raise
+            self.handleError(record)
+
+
 def _setup_logging(verbosity: int) -> None:
+    """Show the core's log on stderr for the duration of the command."""
     level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
     core = logging.getLogger("mcbr_core")
-    if not any(getattr(h, "_mcbr_cli", False) for h in core.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("mcbr: %(message)s"))
-        handler._mcbr_cli = True  # type: ignore[attr-defined]
-        core.addHandler(handler)
-    core.setLevel(level)
+    handler = _StderrHandler(level)
+    core.addHandler(handler)
+    old_level = core.level
+    core.setLevel(min(level, core.level or logging.WARNING))
+
+    def restore() -> None:
+        core.removeHandler(handler)
+        core.setLevel(old_level)
+
+    click.get_current_context().call_on_close(restore)
 
 
 def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:

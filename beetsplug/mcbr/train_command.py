@@ -1,0 +1,223 @@
+"""``beet mcbr-train``: train a model on a dataset folder, or on the library's own genres and moods.
+
+The command turns beets items into the plain rows of the core's ``library`` dataset
+(path, artist, genres, moods), so ``mcbr_core`` never sees beets. Labels the plugin
+wrote itself (recorded in ``mcbr_genres`` / ``mcbr_moods``) are not the user's and
+are left out unless ``--include-predicted`` is given. Heavy imports happen inside the
+command function.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import confuse
+from beets import ui
+
+from mcbr_core.errors import McbrError
+
+if TYPE_CHECKING:
+    from beets.library import Item, Library
+
+    from beetsplug.mcbr import McbrPlugin
+
+#: Flexible attributes holding what the plugin wrote (see ``beetsplug.mcbr.OURS``).
+_OURS = {"genres": "mcbr_genres", "mood": "mcbr_moods"}
+_OURS_SEP = "\u241f"
+
+
+class TrainOptions(Protocol):
+    """Options of ``beet mcbr-train``."""
+
+    dataset: list[str] | None
+    dataset_options: list[str]
+    task: str | None
+    mode: str | None
+    arch: str | None
+    arch_options: list[str]
+    features: str | None
+    feature_options: list[str]
+    base_model: str | None
+    epochs: int | None
+    batch_size: int | None
+    lr: float | None
+    patience: int | None
+    folds: int | None
+    seed: int | None
+    device: str | None
+    workers: int | None
+    out: str | None
+    name: str | None
+    resume: bool
+    min_count: int | None
+    max_seconds: float | None
+    include_predicted: bool
+
+
+def _split(value: Any, separator: str) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(separator.strip() or ";") if v.strip()]
+
+
+def library_rows(items: list[Item], *, separator: str = "; ", include_predicted: bool = False) -> list[dict[str, Any]]:
+    """Items -> rows of the core's ``library`` dataset (``id, path, artist, genres, mood, album``)."""
+    rows = []
+    for item in items:
+        genres = _split(item.get("genres"), separator)
+        moods = _split(item.get("mood"), separator)
+        if not include_predicted:
+            ours_g = item.get(_OURS["genres"])
+            if ours_g is not None and set(_split(ours_g.split(_OURS_SEP), separator)) == set(genres):
+                genres = []
+            ours_m = item.get(_OURS["mood"])
+            if ours_m is not None and set(_split(ours_m.split(_OURS_SEP), separator)) == set(moods):
+                moods = []
+        if not genres and not moods:
+            continue
+        rows.append({
+            "id": str(item.id),
+            "path": str(item.filepath),
+            "artist": item.get("artist") or item.get("albumartist") or None,
+            "genres": genres,
+            "mood": moods,
+            "album": item.get("album") or "",
+        })  # fmt: skip
+    return rows
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in values or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ui.UserError(f"mcbr-train: {what} expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+class _PrintHandler(logging.Handler):
+    """Shows the training loop's progress lines on the console while the command runs."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ui.print_(f"mcbr-train: {record.getMessage()}")
+
+
+def train_command(plugin: McbrPlugin) -> ui.Subcommand:
+    """``beet mcbr-train [QUERY]``: train a model (on the library's own labels by default)."""
+    cmd = ui.Subcommand("mcbr-train", help="train a genre or mood model on a dataset or on your own library's tags")
+    p = cmd.parser
+    p.add_option("--dataset", nargs=2, metavar="KIND ROOT", default=None,
+                 help="a registered dataset (fma, gtzan, webapi, emotify, 4q, library) and its folder; "
+                      "default: the library items matching QUERY")  # fmt: skip
+    p.add_option("-O", "--dataset-option", dest="dataset_options", action="append", default=[], metavar="KEY=VALUE")
+    p.add_option("--task", help="genre, genres, mood, moods, or a dataset's own task")
+    p.add_option("--mode", choices=["net", "probe", "stats"], help="network, linear probe, or statistics baseline")
+    p.add_option("--arch", help="architecture of a net (e.g. whitell_time, tower, xing)")
+    p.add_option("-A", "--arch-option", dest="arch_options", action="append", default=[], metavar="KEY=VALUE")
+    p.add_option("--features", help="feature extractor of a net (e.g. whitell-mel, tower-mel)")
+    p.add_option("-F", "--feature-option", dest="feature_options", action="append", default=[], metavar="KEY=VALUE")
+    p.add_option("--base-model", help="pretrained model a probe reads")
+    p.add_option("--epochs", type="int")
+    p.add_option("--batch-size", dest="batch_size", type="int")
+    p.add_option("--lr", type="float")
+    p.add_option("--patience", type="int", help="early stopping patience (0: off)")
+    p.add_option("--folds", type="int", help="k >= 2: artist-disjoint k-fold cross-validation")
+    p.add_option("--seed", type="int")
+    p.add_option("--device", help="auto, cpu, cuda, mps")
+    p.add_option("--workers", type="int")
+    p.add_option("--out", help="folder of run folders")
+    p.add_option("--name", help="run and model name")
+    p.add_option("--resume", action="store_true", default=False, help="continue the run of the same name")
+    p.add_option("--min-count", dest="min_count", type="int", help="library: drop labels on fewer items")
+    p.add_option("--max-seconds", dest="max_seconds", type="float", help="library: decode the middle N seconds")
+    p.add_option("--include-predicted", dest="include_predicted", action="store_true", default=False,
+                 help="library: also learn labels the plugin wrote itself")  # fmt: skip
+
+    def func(lib: Library, opts: TrainOptions, args: list[str]) -> None:
+        try:
+            run_training(plugin, lib, opts, args)
+        except (McbrError, confuse.ConfigError) as exc:
+            raise ui.UserError(f"mcbr-train: {exc}") from None
+
+    cmd.func = func
+    return cmd
+
+
+def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: list[str]) -> None:
+    """Build the dataset and the config from options and ``mcbr.train``, then train."""
+    from mcbr_core.training.datasets.builtin import load_dataset
+    from mcbr_core.training.loop import CVResult, TrainConfig, run
+
+    conf = plugin.config["train"]
+
+    def pick(value: Any, key: str, kind: type = str) -> Any:
+        return value if value is not None else conf[key].get(kind)
+
+    dataset_options = _pairs(opts.dataset_options, "--dataset-option")
+    if opts.dataset:
+        kind, root = opts.dataset[0], Path(opts.dataset[1]).expanduser()
+        dataset = load_dataset(kind, root, **dataset_options)
+        max_seconds = pick(opts.max_seconds, "max_seconds", float) if kind == "library" else opts.max_seconds or 0.0
+    else:
+        kind, root = "library", Path(lib.path.decode() if isinstance(lib.path, bytes) else lib.path)
+        separator = plugin.config["mood_separator"].as_str()
+        rows = library_rows(list(lib.items(args)), separator=separator, include_predicted=opts.include_predicted)
+        if not rows:
+            raise ui.UserError("mcbr-train: no items with genres or moods of their own match the query")
+        dataset = load_dataset(kind, root, rows=rows, min_count=pick(opts.min_count, "min_count", int),
+                               **dataset_options)  # fmt: skip
+        max_seconds = pick(opts.max_seconds, "max_seconds", float)
+    ui.print_(dataset.summary())
+    out = Path(opts.out).expanduser() if opts.out else Path(conf["out"].get(confuse.Filename(in_app_dir=True)))
+    task = pick(opts.task, "task")
+    mode = pick(opts.mode, "mode")
+    arch = pick(opts.arch, "arch")
+    seed = pick(opts.seed, "seed", int)
+    name = opts.name or f"{kind}-{task}-{arch if mode == 'net' else mode}-s{seed}"
+    device = opts.device or conf["device"].get(str)
+    if device == "auto":
+        device = plugin.config["device"].get(str)
+    config = TrainConfig(
+        task=task,
+        mode=mode,
+        architecture=arch,
+        arch_options=_pairs(opts.arch_options, "--arch-option"),
+        features=pick(opts.features, "features"),
+        feature_options=_pairs(opts.feature_options, "--feature-option"),
+        base_model=pick(opts.base_model, "base_model"),
+        epochs=pick(opts.epochs, "epochs", int),
+        batch_size=pick(opts.batch_size, "batch_size", int),
+        lr=pick(opts.lr, "lr", float),
+        patience=pick(opts.patience, "patience", int),
+        folds=pick(opts.folds, "folds", int),
+        seed=seed,
+        device=device,
+        num_workers=pick(opts.workers, "workers", int),
+        max_seconds=max_seconds or 0.0,
+        cache_dir=conf["cache"].as_str() or "",
+        run_dir=str(out / name),
+        name=name,
+        dataset={"kind": kind, "root": str(root), "options": {k: v for k, v in dataset_options.items()}},
+    )
+    handler = _PrintHandler(logging.INFO)
+    loop_log = logging.getLogger("mcbr_core.training")
+    loop_log.addHandler(handler)
+    try:
+        result = run(config, dataset, resume=opts.resume)
+    finally:
+        loop_log.removeHandler(handler)
+    ui.print_(result.table)
+    if isinstance(result, CVResult):
+        ui.print_(f"mcbr-train: run folder {result.run_dir} (per-fold models under checkpoints/)")
+    else:
+        ui.print_(f"mcbr-train: model {result.model_path}")
+        ui.print_(f"mcbr-train: to tag with it, set  mcbr: {{model: {result.model_path.resolve()}}}")

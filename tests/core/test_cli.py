@@ -1,0 +1,112 @@
+"""The ``mcbr`` command: train, eval (its JSON contract), embed, models, datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mcbr_core.backends.trained import register_architecture, unregister_architecture
+from mcbr_core.cli import main
+from mcbr_core.plugins import Plugins, reset_plugins
+from tests.core.test_training import TINY, TinyCNN, write_library
+from tests.toymodel import ToyPlugin
+
+CONTRACT = ("accuracy", "macro_f1", "precision_at_1", "precision_at_3", "confusion", "knn_label_precision_at_10",
+            "artist_precision_at_5")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A generated library dataset, the toy extractor (process-wide), and the tiny CNN."""
+    reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
+    register_architecture(TINY, TinyCNN)
+    root = tmp_path_factory.mktemp("cli")
+    yield write_library(root / "data"), root
+    unregister_architecture(TINY)
+    reset_plugins(None)
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def trained(setup: tuple[Path, Path]) -> Path:
+    data, root = setup
+    out = invoke("-q", "train", "--dataset", "library", data, "-O", "min_count=1", "--arch", TINY,
+                 "--features", "toy-features", "--epochs", "2", "--batch-size", "4", "--patch-seconds", "0.5",
+                 "--device", "cpu", "--out", root / "run", "--cache", root / "cache", "--seed", "1")  # fmt: skip
+    assert "precision@1[%]" in out and "model:" in out
+    return root / "run" / "model.safetensors"
+
+
+def test_train_writes_a_run_folder_and_a_model(trained: Path) -> None:
+    assert trained.is_file() and (trained.parent / "metrics.jsonl").is_file()
+    config = json.loads((trained.parent / "config.json").read_text())["config"]
+    assert config["dataset"] == {"kind": "library", "root": config["dataset"]["root"], "options": {"min_count": 1}}
+    assert config["epochs"] == 2 and config["seed"] == 1 and config["features"] == "toy-features"
+
+
+def test_eval_writes_the_contract_keys(setup: tuple[Path, Path], trained: Path) -> None:
+    data, root = setup
+    out = root / "eval" / "genre.json"
+    text = invoke("eval", "--model", trained, "--dataset", "library", data, "-O", "min_count=1", "--task", "genre",
+                  "--json", out)  # fmt: skip
+    result = json.loads(out.read_text())
+    assert set(CONTRACT) <= set(result) and "precision@3[%]" in text
+    assert result["n"] == 24 and result["n_failed"] == 0 and result["task"] == "genre"
+    assert result["labels"] == ["Jazz", "Metal", "Pop"] and np.asarray(result["confusion"]).shape == (3, 3)
+    assert result["label_coverage"] == {"Jazz": ["Jazz"], "Metal": ["Metal"], "Pop": ["Pop"]}
+    assert 0 <= result["knn_label_precision_at_10"] <= 1 and 0 <= result["artist_precision_at_5"] <= 1
+    mood = json.loads(invoke("eval", "--model", trained, "--dataset", "library", data, "-O", "min_count=1",
+                             "--task", "mood", "--json", "-"))  # fmt: skip
+    assert mood["accuracy"] is None and mood["knn_label_precision_at_10"] is not None  # a genre model, a mood task
+
+
+def test_embed_writes_npy_and_json(setup: tuple[Path, Path], trained: Path) -> None:
+    data, root = setup
+    out = root / "emb" / "vectors.npy"
+    text = invoke("embed", data / "music", "--model", trained, "-o", out)
+    vectors = np.load(out)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert vectors.shape == (24, 6) and vectors.dtype == np.float32 and "24 embeddings" in text
+    assert meta["files"][0] == "Jazz-0-0.wav" and meta["dim"] == 6 and meta["model_id"].startswith("run-")
+    assert not meta["failed"]
+
+
+def test_models_lists_tasks_and_defaults() -> None:
+    rows = {r["name"]: r for r in json.loads(invoke("models", "--json"))}
+    assert rows["msd-musicnn"]["tasks"] == ["genre", "mood"] and rows["msd-musicnn"]["default_for"] == ["genre", "mood"]
+    assert "tasks: genre, mood [default: genre, mood]" in invoke("models")
+
+
+def test_datasets_lists_and_summarises(setup: tuple[Path, Path]) -> None:
+    data, _ = setup
+    assert invoke("datasets").split() == ["fma", "gtzan", "webapi", "emotify", "4q", "library"]
+    text = invoke("datasets", "library", data, "-O", "min_count=1")
+    assert "24 clips" in text and "genres: 24 clips, 4 labels, multi-label (genre)" in text
+
+
+def test_errors_are_one_line(setup: tuple[Path, Path]) -> None:
+    data, root = setup
+    result = CliRunner().invoke(main, ["eval", "--model", "nope", "--dataset", "library", str(data)])
+    assert result.exit_code == 1 and "neither a shipped model" in result.output
+    result = CliRunner().invoke(main, ["train", "--dataset", "gtzan", str(root / "missing")])
+    assert result.exit_code == 1 and "no genres/<genre>" in result.output
+
+
+@pytest.mark.shipped
+def test_eval_default_model_maps_its_tags_to_the_dataset_labels(setup: tuple[Path, Path]) -> None:
+    data, root = setup
+    out = root / "eval" / "default.json"
+    invoke("eval", "--model", "default", "--dataset", "library", data, "-O", "min_count=1", "--limit", "6",
+           "--json", out, "--device", "cpu")  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["model"] == "msd-musicnn" and result["n"] == 6 and set(CONTRACT) <= set(result)
+    assert result["label_coverage"] == {"Jazz": ["jazz"], "Metal": ["metal"], "Pop": ["pop"]}
