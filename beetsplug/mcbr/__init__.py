@@ -114,8 +114,9 @@ class McbrPlugin(BeetsPlugin):
     def commands(self) -> list[ui.Subcommand]:
         from beetsplug.mcbr.commands import analyze_command, similar_command
         from beetsplug.mcbr.playlist_command import playlist_command
+        from beetsplug.mcbr.train_command import train_command
 
-        return [analyze_command(self), similar_command(self), playlist_command(self)]
+        return [analyze_command(self), similar_command(self), playlist_command(self), train_command(self)]
 
     # -- analysis of one item ------------------------------------------------
 

@@ -48,6 +48,26 @@ DEFAULTS: dict[str, Any] = {
         "format_artist": "$mcbr_distance  $artist",
         "analyze_missing": 50,
     },
+    # read by beetsplug.mcbr.train_command (`beet mcbr-train`); command-line options override these
+    "train": {
+        "task": "genre",
+        "mode": "net",
+        "arch": "whitell_time",
+        "features": "whitell-mel",
+        "base_model": "msd-musicnn",
+        "epochs": 30,
+        "batch_size": 32,
+        "lr": 0.001,
+        "patience": 5,
+        "folds": 0,
+        "seed": 0,
+        "device": "auto",
+        "workers": 0,
+        "min_count": 5,
+        "max_seconds": 30.0,
+        "out": "mcbr-runs",
+        "cache": "",
+    },
     # read by beetsplug.mcbr.playlist_command into mcbr_core.playlist.settings.PlaylistSettings
     "playlist": {
         "count": 25,

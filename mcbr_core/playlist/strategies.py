@@ -119,14 +119,18 @@ class Radio:
         else:
             nearest = int(distances(seed_vecs, centre).argmin())
             prev_vec, prev_track = seed_vecs[nearest], seed_tracks[nearest]
-        ids, tracks, vecs = _pool(space, space.nearest(centre, opts.pool, exclude=_all_seed_ids(request)).tolist())
+        ids, tracks, vecs = _pool(
+            space, space.nearest(centre, opts.pool, exclude=_all_seed_ids(request)).tolist()
+        )
         scores: dict[int, float] = {}
         if ids:
             to_seed = distances(vecs, centre)  # (n,)
             transitions = Transitions(vecs, tracks, c)
             gone = np.zeros(len(ids), dtype=bool)
             while not sel.full():
-                cost = opts.seed_weight * to_seed + opts.previous_weight * transitions.from_point(prev_vec, prev_track)
+                cost = opts.seed_weight * to_seed + opts.previous_weight * transitions.from_point(
+                    prev_vec, prev_track
+                )
                 pick = None
                 for i in np.argsort(np.where(gone, np.inf, cost), kind="stable"):
                     if gone[i]:
@@ -219,7 +223,11 @@ class Path:
         tail = [b_tracks[i] for i in b_order] if c.include_seed else []
         start = float(progress(a_vecs[a_order[-1:]], a, b)[0]) if head else 0.0
         end = float(progress(b_vecs[b_order[:1]], a, b)[0]) if tail else 1.0
-        prev0 = (a_vecs[a_order[-1]], a_tracks[a_order[-1]]) if head else (a, a_tracks[int(distances(a_vecs, a).argmin())])
+        prev0 = (
+            (a_vecs[a_order[-1]], a_tracks[a_order[-1]])
+            if head
+            else (a, a_tracks[int(distances(a_vecs, a).argmin())])
+        )
         budget = None if c.duration is None else c.duration - sum(t.duration for t in head + tail)
         if c.count is not None:
             steps = max(c.count - len(head) - len(tail), 0)
@@ -239,21 +247,39 @@ class Path:
         if c.count is None and budget is not None and inside.any():
             mean = float(np.mean([tracks[i].duration for i in np.flatnonzero(inside)]))
             steps = max(1, int(budget // mean)) if mean > 0 else opts.steps
-        walk = _PathWalk(request.constraints, opts, ids, tracks, vecs, where, a, b, spherical)
-        picked, scores, short_of_time = walk.run(steps, start, end, prev0, head, tail, budget)
-        while short_of_time and steps > 1:  # the time ran out before B: fewer, wider steps
-            steps = max(1, min(steps - 1, len(picked)))
-            picked, scores, short_of_time = walk.run(steps, start, end, prev0, head, tail, budget)
+        walk = _PathWalk(c, opts, ids, tracks, vecs, where, a, b, spherical, prev0, bool(head))
+        picked, scores, over_time = walk.run(steps, start, end, head, tail, budget)
+        while over_time and steps > 0:  # too long for the time: fewer, wider steps
+            steps = min(steps - 1, len(picked) - 1)
+            picked, scores, over_time = walk.run(steps, start, end, head, tail, budget)
         tracks_out = head + picked + tail
         if c.count is not None:
             tracks_out = tracks_out[: c.count]
         a_label, b_label = _label(request, 0, a_tracks), _label(request, 1, b_tracks)
-        return [Playlist(f"Path: {a_label} to {b_label}", tuple(t.item_id for t in tracks_out), ordered=True,
-                         scores=scores)]  # fmt: skip
+        return [
+            Playlist(
+                f"Path: {a_label} to {b_label}",
+                tuple(t.item_id for t in tracks_out),
+                ordered=True,
+                scores=scores,
+            )
+        ]
 
 
 class _PathWalk:
-    """One set of candidates along the arc, walked in a given number of steps."""
+    """The candidates along the arc, and the best monotone walk through them in a number of steps.
+
+    The walk is a dynamic programme over the candidates sorted by progress: step
+    ``k`` of ``K`` aims at the arc's point ``k / (K + 1)``; a track may follow
+    another only further along (and, with ``no_artist_repeat``, by another artist).
+    It fills as many steps as it can, then minimises the distances to the steps'
+    points plus ``previous_weight`` times the transition costs. Caps that span the
+    whole playlist (per artist, per album, the same song twice) are met by banning
+    the offending picks and solving again.
+    """
+
+    #: Cost of a step left empty: more than any walk could gain by skipping one.
+    SKIP = 1e3
 
     def __init__(
         self,
@@ -266,68 +292,122 @@ class _PathWalk:
         a: np.ndarray,
         b: np.ndarray,
         spherical: bool,
+        prev0: tuple[np.ndarray, Track],
+        seed_in_playlist: bool,
     ) -> None:
         self.c = constraints
         self.opts = opts
         self.ids, self.tracks, self.vecs, self.where = ids, tracks, vecs, where
         self.a, self.b, self.spherical = a, b, spherical
-        self.transitions = Transitions(vecs, tracks, constraints) if ids else None
+        self.prev0 = prev0
+        self.seed_in_playlist = seed_in_playlist
+        if ids:
+            transitions = Transitions(vecs, tracks, constraints)
+            self.matrix = transitions.matrix()  # (n, n)
+            self.from_start = transitions.from_point(*prev0)  # (n,)
+        codes: dict[str, int] = {}
+        self.artists = np.array(
+            [
+                codes.setdefault(t.artist_key, len(codes)) if t.artist_key else -1 - n
+                for n, t in enumerate(tracks)
+            ],
+            dtype=np.int64,
+        )
+        self.codes = codes
+
+    def _solve(self, steps: int, nodes: np.ndarray, end_artist: int | None) -> list[tuple[int, int]]:
+        """The best walk as ``(step, candidate)`` pairs, over candidates ``nodes`` sorted by progress."""
+        n = len(nodes)
+        points = arc(
+            self.a, self.b, np.linspace(0.0, 1.0, steps + 2)[1:-1], spherical=self.spherical
+        )  # (K, D)
+        vecs = self.vecs[nodes]
+        sq = (vecs**2).sum(axis=1)[None, :] + (points**2).sum(axis=1)[:, None] - 2.0 * points @ vecs.T
+        to_point = np.sqrt(np.maximum(sq, 0.0))  # (K, n)
+        w = self.opts.previous_weight
+        step_cost = np.vstack(
+            [w * self.from_start[nodes], w * self.matrix[np.ix_(nodes, nodes)]]
+        )  # (n + 1, n)
+        artists = self.artists[nodes]
+        ok = np.ones((n + 1, n), dtype=bool)
+        ok[1:] = np.triu(np.ones((n, n), dtype=bool), k=1)  # further along only (sorted, ties removed)
+        ok[1:] &= self.where[nodes][None, :] > self.where[nodes][:, None] + 1e-12
+        if self.c.no_artist_repeat:
+            ok[1:] &= (artists[:, None] != artists[None, :]) | (artists[:, None] < 0)
+            start_artist = self.codes.get(self.prev0[1].artist_key) if self.seed_in_playlist else None
+            if start_artist is not None:
+                ok[0] &= artists != start_artist
+        step_cost = np.where(ok, step_cost, np.inf)
+        cost = np.full(n + 1, np.inf)
+        cost[0] = 0.0  # node 0: still at the start
+        came = np.full((steps, n), -1, dtype=np.int64)  # -1: the step was skipped
+        for k in range(steps):
+            via = cost[:, None] + step_cost  # (n + 1, n)
+            best = via.argmin(axis=0)  # (n,)
+            take = to_point[k] + via[best, np.arange(n)]
+            skip = cost[1:] + self.SKIP
+            took = take < skip
+            came[k] = np.where(took, best, -1)
+            cost = np.concatenate([[cost[0] + self.SKIP], np.where(took, take, skip)])
+        final = cost.copy()
+        if end_artist is not None and self.c.no_artist_repeat:
+            final[1:][artists == end_artist] = np.inf  # the destination's first track follows
+        node = int(final.argmin()) if np.isfinite(final).any() else int(cost.argmin())
+        walk: list[tuple[int, int]] = []
+        for k in range(steps - 1, -1, -1):
+            if node == 0:
+                break
+            prev = int(came[k, node - 1])
+            if prev >= 0:
+                walk.append((k, int(nodes[node - 1])))
+                node = prev
+        return walk[::-1]
 
     def run(
         self,
         steps: int,
         start: float,
         end: float,
-        prev0: tuple[np.ndarray, Track],
         head: list[Track],
         tail: list[Track],
         budget: float | None,
     ) -> tuple[list[Track], dict[int, float], bool]:
         """Walk ``steps`` points of the arc from progress ``start`` to ``end``; returns the picks, their
-        distances to their points, and whether a step went empty for want of time."""
-        c = self.c
-        if steps <= 0 or not self.ids or self.transitions is None:
+        distances to their points, and whether they run over the ``budget`` of seconds."""
+        if steps <= 0 or not self.ids:
             return [], {}, False
-        if budget is not None and budget <= 0:
-            return [], {}, True
+        c = self.c
         caps = Constraints(
-            count=None, duration=budget, max_per_artist=c.max_per_artist, max_per_album=c.max_per_album,
-            no_artist_repeat=c.no_artist_repeat, bpm_weight=c.bpm_weight, key_weight=c.key_weight,
-        )  # fmt: skip
-        sel = Selection(caps)
-        for track in head:  # the seed counts towards the caps (the budget already holds its time)
-            sel.add(track)
-            sel.seconds -= track.duration
-        for track in tail:
-            sel.reserve(track)
-        t = np.linspace(0.0, 1.0, steps + 2)[1:-1]  # (K,): the ends are the seeds themselves
-        points = arc(self.a, self.b, t, spherical=self.spherical)  # (K, D)
-        prev_vec, prev_track = prev0
-        done = start
-        scores: dict[int, float] = {}
-        short_of_time = False
-        used = np.zeros(len(self.ids), dtype=bool)
-        for point in points:
-            to_point = distances(self.vecs, point)
-            cost = to_point + self.opts.previous_weight * self.transitions.from_point(prev_vec, prev_track)
-            ahead = (self.where > done + 1e-9) & (self.where < end - 1e-9) & ~used
-            pick = None
-            for i in np.argsort(np.where(ahead, cost, np.inf), kind="stable"):
-                if not ahead[i]:
-                    break
-                if sel.fits(self.tracks[i]):
-                    pick = int(i)
-                    break
-                if budget is not None and sel.seconds + self.tracks[i].duration > budget:
-                    short_of_time = True
-            if pick is None:
-                continue
-            used[pick] = True
-            sel.add(self.tracks[pick])
-            scores[self.ids[pick]] = float(to_point[pick])
-            done = float(self.where[pick])
-            prev_vec, prev_track = self.vecs[pick], self.tracks[pick]
-        return sel.tracks[len(head) :], scores, short_of_time
+            count=None, max_per_artist=c.max_per_artist, max_per_album=c.max_per_album, no_artist_repeat=False
+        )
+        end_artist = self.codes.get(tail[0].artist_key) if tail and tail[0].artist_key else None
+        banned = np.zeros(len(self.ids), dtype=bool)
+        for _ in range(20):
+            inside = (self.where > start + 1e-12) & (self.where < end - 1e-12) & ~banned
+            nodes = np.flatnonzero(inside)
+            nodes = nodes[np.argsort(self.where[nodes], kind="stable")]
+            walk = self._solve(steps, nodes, end_artist) if len(nodes) else []
+            sel = Selection(caps)
+            for track in head:
+                sel.add(track)
+            for track in tail:
+                sel.reserve(track)
+            offenders = []
+            for _, j in walk:
+                if sel.blocked(self.tracks[j]):
+                    offenders.append(j)
+                else:
+                    sel.add(self.tracks[j])
+            if not offenders:
+                break
+            banned[offenders] = True
+        dropped = set(offenders)  # still offending after the last solve: left out
+        picks = [(k, j) for k, j in walk if j not in dropped]
+        points = arc(self.a, self.b, np.linspace(0.0, 1.0, steps + 2)[1:-1], spherical=self.spherical)
+        scores = {self.ids[j]: float(np.linalg.norm(self.vecs[j] - points[k])) for k, j in picks}
+        chosen = [self.tracks[j] for _, j in picks]
+        seconds = sum(t.duration for t in chosen)
+        return chosen, scores, budget is not None and seconds > budget + 1e-6
 
 
 # -- cluster ------------------------------------------------------------------------
@@ -373,14 +453,26 @@ class Cluster:
             ids, tracks, vecs = _pool(space, space.candidates().tolist())
         if not ids:
             raise McbrError("cluster: no tracks with an embedding to cluster")
-        k = min(opts.clusters, len(np.unique(np.round(vecs, 9), axis=0)))
+        k = min(opts.clusters, len(ids))
         labels, centres = kmeans(
-            vecs, k, seed=c.random_seed, spherical=space.metric != "euclidean",
-            iterations=opts.iterations, restarts=opts.restarts,
-        )  # fmt: skip
-        groups = [np.flatnonzero(labels == j) for j in range(k)]
+            vecs,
+            k,
+            seed=c.random_seed,
+            spherical=space.metric != "euclidean",
+            iterations=opts.iterations,
+            restarts=opts.restarts,
+        )
+        found = [(j, np.flatnonzero(labels == j)) for j in range(k)]
+        found = [(j, g) for j, g in found if len(g)]  # identical tracks may leave a cluster empty
+        groups = [g for _, g in found]
+        centres = centres[[j for j, _ in found]]
         names = name_clusters([[tracks[i] for i in g] for g in groups])
-        log.info("cluster: %d tracks in %d clusters of %s", len(ids), k, ", ".join(str(len(g)) for g in groups))
+        log.debug(
+            "cluster: %d tracks in %d clusters of %s",
+            len(ids),
+            len(groups),
+            ", ".join(str(len(g)) for g in groups),
+        )
         playlists = []
         for j, members in enumerate(groups):
             to_centre = distances(vecs[members], centres[j])
@@ -388,7 +480,11 @@ class Cluster:
             chosen = select([tracks[i] for i in ranked], c)
             scores = {ids[i]: float(d) for i, d in zip(members.tolist(), to_centre.tolist(), strict=True)}
             playlists.append(
-                Playlist(names[j], tuple(t.item_id for t in chosen), scores={t.item_id: scores[t.item_id] for t in chosen})
+                Playlist(
+                    names[j],
+                    tuple(t.item_id for t in chosen),
+                    scores={t.item_id: scores[t.item_id] for t in chosen},
+                )
             )
         return sorted(playlists, key=lambda p: -len(p.item_ids))
 
@@ -435,7 +531,9 @@ class Signature:
         return np.sqrt((z**2).mean(axis=1))
 
 
-def signature(seed: np.ndarray, mean: np.ndarray, std: np.ndarray, *, dims: int, spread_floor: float = 0.25) -> Signature:
+def signature(
+    seed: np.ndarray, mean: np.ndarray, std: np.ndarray, *, dims: int, spread_floor: float = 0.25
+) -> Signature:
     """The playlist signature of seed vectors ``(s, D)`` against the library's ``mean`` and ``std`` ``(D,)``.
 
     A dimension belongs to the signature when the seed's tracks sit far from the
@@ -467,10 +565,12 @@ class SignatureStrategy:
         seed_ids, seed_tracks, seed_vecs = _seed(request, 0, self.name)
         mean, std = space.moments()
         sig = signature(seed_vecs, mean, std, dims=opts.dims, spread_floor=opts.spread_floor)
-        log.info(
-            "signature of %s: dimensions %s (strength %s)", _label(request, 0, seed_tracks),
-            sig.dims.tolist(), ", ".join(f"{s:.1f}" for s in sig.strength),
-        )  # fmt: skip
+        log.debug(
+            "signature of %s: dimensions %s (strength %s)",
+            _label(request, 0, seed_tracks),
+            sig.dims.tolist(),
+            ", ".join(f"{s:.1f}" for s in sig.strength),
+        )
         ids, tracks, vecs = _pool(space, space.candidates(exclude=_all_seed_ids(request)).tolist())
         scores: dict[int, float] = {}
         chosen: list[Track] = []
@@ -486,10 +586,13 @@ class SignatureStrategy:
         ids_out = tuple(t.item_id for t in chosen)
         return [
             Playlist(
-                f"Signature: {_label(request, 0, seed_tracks)}", ids_out,
-                scores={i: scores[i] for i in ids_out if i in scores}, prefix=n_seed, after=seed_ids[-1],
+                f"Signature: {_label(request, 0, seed_tracks)}",
+                ids_out,
+                scores={i: scores[i] for i in ids_out if i in scores},
+                prefix=n_seed,
+                after=seed_ids[-1],
             )
-        ]  # fmt: skip
+        ]
 
 
 @hookimpl
