@@ -53,9 +53,9 @@ class Registry:
     def add(self, name: str, factory: Callable[..., Any]) -> None:
         """Add a factory; a second registration of a name is an error."""
         if not isinstance(name, str) or not name:
-            raise PluginError(f"mcbr: a {self.kind} needs a non-empty name, got {name!r}")
+            raise PluginError(f"a {self.kind} needs a non-empty name, got {name!r}")
         if name in self.factories:
-            raise PluginError(f"mcbr: {self.kind} {name!r} is registered twice")
+            raise PluginError(f"{self.kind} {name!r} is registered twice")
         self.factories[name] = factory
 
     def get(self, name: str) -> Callable[..., Any]:
@@ -64,7 +64,7 @@ class Registry:
             return self.factories[name]
         except KeyError:
             known = ", ".join(sorted(self.factories)) or "none"
-            raise PluginError(f"mcbr: unknown {self.kind} {name!r} (registered: {known})") from None
+            raise PluginError(f"unknown {self.kind} {name!r} (registered: {known})") from None
 
     def names(self) -> list[str]:
         """Registered names, in registration order."""
