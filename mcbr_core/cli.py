@@ -252,6 +252,8 @@ def evaluate_model(
     label_map: dict[str, str] | None = None,
     limit: int = 0,
     threshold: float = 0.5,
+    max_patches: int | None = None,
+    window_patches: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a trained model on a dataset folder, as the plugin would run it.
 
@@ -273,6 +275,8 @@ def evaluate_model(
         Evaluate at most this many clips (0: all).
     threshold
         Multi-label decision threshold.
+    max_patches, window_patches
+        Analysis windows (default: the plugin's), to measure their effect on accuracy.
 
     Returns
     -------
@@ -295,7 +299,8 @@ def evaluate_model(
     task = ds.resolve_task(task)
     info = ds.tasks[task]
     name = default_model(info.kind if info.kind != "other" else task) if model == "default" else model
-    analyzer = Analyzer(AnalysisSettings(model=name, device=device))
+    windows = {k: v for k, v in (("max_patches", max_patches), ("window_patches", window_patches)) if v}
+    analyzer = Analyzer(AnalysisSettings(model=name, device=device, **windows))
     backend = analyzer.backend
     clips = ds.labelled(task, split=split)
     if limit:
@@ -364,8 +369,11 @@ def evaluate_model(
 @click.option("--label-map", type=click.Path(exists=True, path_type=Path),
               help="JSON {model label: dataset label} for names that differ")  # fmt: skip
 @click.option("--limit", type=int, default=0, help="evaluate at most N clips")
+@click.option("--max-patches", type=int, default=None, help="analysis patch budget per track (plugin default: 16)")
+@click.option("--window-patches", type=int, default=None, help="patches per analysis window (plugin default: 4)")
 def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, ...], task: str, split: str,
-             json_out: Path | None, device: str, label_map: Path | None, limit: int) -> None:  # fmt: skip
+             json_out: Path | None, device: str, label_map: Path | None, limit: int, max_patches: int | None,
+             window_patches: int | None) -> None:  # fmt: skip
     """Evaluate a trained model on a dataset folder (no training on it)."""
     from mcbr_core.training.metrics import format_fold_table
 
@@ -375,6 +383,7 @@ def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, 
             model, kind, root, task=task, options=_parse_options(dataset_options, "--dataset-option"),
             split=None if split == "all" else split, device=device, limit=limit,
             label_map=json.loads(label_map.read_text()) if label_map else None,
+            max_patches=max_patches, window_patches=window_patches,
         )  # fmt: skip
     except McbrError as exc:
         raise _fail(exc) from None

@@ -201,10 +201,10 @@ class AnalysisPool:
                     reason = f"the analysis worker crashed (signal {-code})" if code and code < 0 else (
                         f"the analysis worker exited ({code})"
                     )
-                elif w.job is not None and now - w.started > self.pool.timeout:
-                    reason = f"analysis timed out after {self.pool.timeout:g} s"
                 elif w.job is not None and self.pool.memory_mb and _rss_mb(w.proc.pid) > self.pool.memory_mb:
                     reason = f"analysis exceeded the memory ceiling of {self.pool.memory_mb} MB"
+                elif w.job is not None and now - w.started > self.pool.timeout:
+                    reason = f"analysis timed out after {self.pool.timeout:g} s"
                 if reason is None:
                     continue
                 job = w.job
