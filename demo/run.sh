@@ -62,5 +62,16 @@ echo "== beet similar --artist -n 3 'artist:Arvid Picciani'"
 "$BIN/beet" similar --artist -n 3 "artist:Arvid Picciani"
 
 echo
-echo "== analysis timing (bench/analyze.py demo/audio)"
-"$BIN/python" bench/analyze.py demo/audio
+echo "== beet mcbr-playlist radio title:Temple -n 5 -o .demo/radio.m3u"
+"$BIN/beet" mcbr-playlist radio "title:Temple" -n 5 -o "$DEMO/radio.m3u"
+cat "$DEMO/radio.m3u"
+echo
+echo "== beet mcbr-playlist path 'title:Mutilated Mime' to 'title:Lucid Dream' -n 4 -p"
+"$BIN/beet" mcbr-playlist path "title:Mutilated Mime" to "title:Lucid Dream" -n 4 -p
+echo
+echo "== beet mcbr-playlist cluster --clusters 3 -p"
+"$BIN/beet" mcbr-playlist cluster --clusters 3 -p
+
+echo
+echo "== analysis timing (bench/analyze.py demo/audio --workers 2)"
+"$BIN/python" bench/analyze.py demo/audio --workers 2
