@@ -74,7 +74,7 @@ def make_full_length(clips: list[Path], n: int, folder: Path, seconds: float = 2
     return out
 
 
-def stage_times(files: list[Path], model: str, workdir: Path) -> dict[str, list[float]]:
+def stage_times(files: list[Path], model: str, workdir: Path, **analysis: int) -> dict[str, list[float]]:
     """Per-stage seconds per track, in one process."""
     import mediafile
     import numpy as np
@@ -86,7 +86,7 @@ def stage_times(files: list[Path], model: str, workdir: Path) -> dict[str, list[
     from mcbr_core.settings import AnalysisSettings, IndexSettings, TagSettings
     from mcbr_core.store.embeddings import EmbeddingStore
 
-    analyzer = Analyzer(AnalysisSettings(model=model, device="cpu"))
+    analyzer = Analyzer(AnalysisSettings(model=model, device="cpu", **analysis))
     engine = Engine(analysis=AnalysisSettings(model=model), tags=TagSettings(), index=IndexSettings(),
                     store_path=workdir / "stage.db", index_dir=workdir)  # fmt: skip
     store = EmbeddingStore(workdir / "stage.db")
@@ -127,7 +127,9 @@ def stage_times(files: list[Path], model: str, workdir: Path) -> dict[str, list[
     return times
 
 
-def pool_throughput(files: list[Path], model: str, workers: int, workdir: Path, threads: int = 0) -> tuple[float, float]:
+def pool_throughput(
+    files: list[Path], model: str, workers: int, workdir: Path, threads: int = 0, **analysis: int
+) -> tuple[float, float]:
     """Tracks per second through the pool, each track ending with tags written and embedding stored."""
     import mediafile
 
@@ -140,7 +142,7 @@ def pool_throughput(files: list[Path], model: str, workers: int, workdir: Path, 
         copy = workdir / f"w{workers}-{i}{path.suffix}"
         shutil.copyfile(path, copy)
         copies.append(copy)
-    settings = AnalysisSettings(model=model, device="cpu", threads=threads)
+    settings = AnalysisSettings(model=model, device="cpu", threads=threads, **analysis)
     engine = Engine(analysis=settings, tags=TagSettings(), index=IndexSettings(),
                     store_path=workdir / f"pool{workers}.db", index_dir=workdir)  # fmt: skip
     with AnalysisPool(settings, PoolSettings(workers=workers, timeout=600, memory_mb=0)) as pool:
@@ -171,7 +173,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per worker (0: the cores shared out evenly, as the plugin does)")  # fmt: skip
     parser.add_argument("--model", default="msd-musicnn")
+    parser.add_argument("--max-patches", type=int, default=16,
+                        help="analysis patch budget (1000: the whole track, as musicnn itself does)")  # fmt: skip
+    parser.add_argument("--window-patches", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=0, help="patches per forward pass (0: auto)")
     args = parser.parse_args()
+    analysis = {"max_patches": args.max_patches, "window_patches": min(args.window_patches, args.max_patches),
+                "batch_size": args.batch_size}  # fmt: skip
 
     files = find_audio(args.dir, args.limit if not args.full_length else max(args.limit, 8 * args.full_length))
     if not files:
@@ -181,10 +189,11 @@ def main() -> int:
         workdir = Path(tmp)
         if args.full_length:
             files = make_full_length(files, args.full_length, workdir / "full")
-        times = stage_times(files, args.model, workdir)
+        times = stage_times(files, args.model, workdir, **analysis)
         host_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rates = {
-            int(w): pool_throughput(files, args.model, int(w), workdir, args.threads) for w in args.workers.split(",")
+            int(w): pool_throughput(files, args.model, int(w), workdir, args.threads, **analysis)
+            for w in args.workers.split(",")
         }
 
     import torch
@@ -195,7 +204,8 @@ def main() -> int:
     print(f"machine       : {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"torch {torch.__version__}")  # fmt: skip
     print(f"input         : {n} {kind} from {args.dir}, {mean(times['audio']):.1f} s of audio each")
-    print(f"model         : {args.model}")
+    print(f"model         : {args.model}, max_patches {args.max_patches}, window_patches "
+          f"{analysis['window_patches']}, batch_size {args.batch_size or 'auto'}")  # fmt: skip
     print("per track, one process (torch default threads):")
     for key in ("decode", "features", "model", "tag write", "store"):
         print(f"  {key:<12}: {mean(times[key]):.3f} s")
