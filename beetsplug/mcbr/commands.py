@@ -223,25 +223,7 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
     items = list(lib.items(query))
     if not items:
         raise ui.UserError("mcbr: no items match the query")
-    missing = [i for i in items if engine.store.row(i.id, engine.model_id) is None]
-    if missing:
-        if len(missing) > s.analyze_missing:
-            others = [m for m in engine.store.model_ids() if m != engine.model_id]
-            if others:
-                raise ui.UserError(
-                    f"mcbr: the store holds embeddings of {', '.join(others)}, but mcbr.model is now "
-                    f"{engine.model_id}; run `beet mcbr` to re-analyse the library with it"
-                )
-            raise ui.UserError(
-                f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {' '.join(query)}` first"
-            )
-        plugin._log.info("analysing {} item(s) without an embedding", len(missing))
-        for item, tags in plugin.analyze_items(missing):
-            if tags is not None and plugin.should_write():
-                plugin.write_fields(item)
-            item.store()
-        if all(engine.store.row(i.id, engine.model_id) is None for i in items):
-            raise ui.UserError("mcbr: none of the query's items could be analysed")
+    ensure_embeddings(plugin, items, " ".join(query))
     n = s.similar_count if opts.count is None else opts.count
     ids = [i.id for i in items]
     if opts.album:
@@ -264,6 +246,31 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
             continue
         obj["mcbr_distance"] = distance  # in memory only, for the format string
         ui.print_(format(obj, fmt))
+
+
+def ensure_embeddings(plugin: McbrPlugin, items: list[Item], query: str) -> None:
+    """Analyse items without an embedding, as ``beet similar`` does (up to ``similar.analyze_missing``)."""
+    engine = plugin.engine
+    missing = [i for i in items if engine.store.row(i.id, engine.model_id) is None]
+    if not missing:
+        return
+    if len(missing) > plugin.settings.analyze_missing:
+        others = [m for m in engine.store.model_ids() if m != engine.model_id]
+        if others:
+            raise ui.UserError(
+                f"mcbr: the store holds embeddings of {', '.join(others)}, but mcbr.model is now "
+                f"{engine.model_id}; run `beet mcbr` to re-analyse the library with it"
+            )
+        raise ui.UserError(
+            f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {query}` first"
+        )
+    plugin._log.info("analysing {} item(s) without an embedding", len(missing))
+    for item, tags in plugin.analyze_items(missing):
+        if tags is not None and plugin.should_write():
+            plugin.write_fields(item)
+        item.store()
+    if all(engine.store.row(i.id, engine.model_id) is None for i in items):
+        raise ui.UserError("mcbr: none of the query's items could be analysed")
 
 
 def _album_of(lib: Library) -> Callable[[int], Hashable]:

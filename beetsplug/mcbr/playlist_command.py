@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from beets import config as beets_config
 from beets import ui
 
+from beetsplug.mcbr.commands import ensure_embeddings
 from mcbr_core.errors import McbrError
 
 if TYPE_CHECKING:
@@ -297,31 +298,6 @@ def query_items(plugin: McbrPlugin, lib: Library, terms: list[str]) -> list[Item
     if not items:
         raise ui.UserError(f"mcbr: no items match the query {' '.join(terms)!r}")
     return items
-
-
-def ensure_embeddings(plugin: McbrPlugin, items: list[Item], query: str) -> None:
-    """Analyse items without an embedding, as ``beet similar`` does (up to ``similar.analyze_missing``)."""
-    engine = plugin.engine
-    missing = [i for i in items if engine.store.row(i.id, engine.model_id) is None]
-    if not missing:
-        return
-    if len(missing) > plugin.settings.analyze_missing:
-        others = [m for m in engine.store.model_ids() if m != engine.model_id]
-        if others:
-            raise ui.UserError(
-                f"mcbr: the store holds embeddings of {', '.join(others)}, but mcbr.model is now "
-                f"{engine.model_id}; run `beet mcbr` to re-analyse the library with it"
-            )
-        raise ui.UserError(
-            f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {query}` first"
-        )
-    plugin._log.info("analysing {} item(s) without an embedding", len(missing))
-    for item, tags in plugin.analyze_items(missing):
-        if tags is not None and plugin.should_write():
-            plugin.write_fields(item)
-        item.store()
-    if all(engine.store.row(i.id, engine.model_id) is None for i in items):
-        raise ui.UserError("mcbr: none of the query's items could be analysed")
 
 
 def track_of(item: Item, mood_separator: str) -> Track:
