@@ -146,7 +146,8 @@ def pool_throughput(
     engine = Engine(analysis=settings, tags=TagSettings(), index=IndexSettings(),
                     store_path=workdir / f"pool{workers}.db", index_dir=workdir)  # fmt: skip
     with AnalysisPool(settings, PoolSettings(workers=workers, timeout=600, memory_mb=0)) as pool:
-        list(pool.analyze([(0, copies[0])]))  # start the workers (model load) outside the timing
+        # start every worker (torch import, model load) outside the timing
+        list(pool.analyze([(i, copies[i % len(copies)]) for i in range(workers)]))
         t = time.perf_counter()
         for i, result in pool.analyze(enumerate(copies)):
             if isinstance(result, AnalysisFailed):

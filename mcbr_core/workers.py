@@ -29,6 +29,7 @@ from mcbr_core.settings import AnalysisSettings, PoolSettings
 log = logging.getLogger(__name__)
 
 _POLL = 0.1  # seconds between liveness/memory checks while waiting
+_DEPTH = 2  # jobs queued per worker, so it keeps working while the host writes tags
 
 
 class AnalysisFailed(McbrError):
@@ -95,8 +96,8 @@ class _Worker:
         self.proc.start()
         child.close()
         self.ready = False
-        self.job: tuple[Hashable, str] | None = None
-        self.started = 0.0
+        self.jobs: deque[tuple[Hashable, str]] = deque()  # sent, in order; the head is being analysed
+        self.started = 0.0  # when the head job started
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -169,12 +170,14 @@ class AnalysisPool:
             return
         while len(self._workers) < min(self.pool.workers, len(todo)):
             self._workers.append(self._spawn())
-        while todo or any(w.job for w in self._workers):
+        while todo or any(w.jobs for w in self._workers):
+            now = time.monotonic()
             for w in self._workers:
-                if w.ready and w.job is None and todo:
-                    w.job = todo.popleft()
-                    w.started = time.monotonic()
-                    w.conn.send(w.job[1])
+                while w.ready and len(w.jobs) < _DEPTH and todo:
+                    if not w.jobs:
+                        w.started = now
+                    w.jobs.append(todo.popleft())
+                    w.conn.send(w.jobs[-1][1])
             busy = {w.conn: w for w in self._workers}
             for conn in wait(list(busy) + [w.proc.sentinel for w in self._workers], timeout=_POLL):
                 w = busy.get(conn)  # type: ignore[arg-type]
@@ -189,9 +192,9 @@ class AnalysisPool:
                 elif kind == "fatal":
                     self.close()
                     raise McbrError(f"analysis workers cannot start: {payload}")
-                elif w.job is not None:
-                    key, _ = w.job
-                    w.job = None
+                elif w.jobs:
+                    key, _ = w.jobs.popleft()
+                    w.started = time.monotonic()  # the next queued job starts now
                     yield key, payload if kind == "ok" else AnalysisFailed(payload)
             now = time.monotonic()
             for i, w in enumerate(self._workers):
@@ -201,17 +204,18 @@ class AnalysisPool:
                     reason = f"the analysis worker crashed (signal {-code})" if code and code < 0 else (
                         f"the analysis worker exited ({code})"
                     )
-                elif w.job is not None and self.pool.memory_mb and _rss_mb(w.proc.pid) > self.pool.memory_mb:
+                elif w.jobs and self.pool.memory_mb and _rss_mb(w.proc.pid) > self.pool.memory_mb:
                     reason = f"analysis exceeded the memory ceiling of {self.pool.memory_mb} MB"
-                elif w.job is not None and now - w.started > self.pool.timeout:
+                elif w.jobs and now - w.started > self.pool.timeout:
                     reason = f"analysis timed out after {self.pool.timeout:g} s"
                 if reason is None:
                     continue
-                job = w.job
+                jobs = list(w.jobs)
                 w.kill()
                 self._workers[i] = self._spawn()
-                if job is not None:
-                    yield job[0], AnalysisFailed(reason)
+                if jobs:
+                    todo.extendleft(reversed(jobs[1:]))  # queued behind the culprit: try them again
+                    yield jobs[0][0], AnalysisFailed(reason)
                 elif not w.ready:
                     self.close()
                     raise McbrError(f"analysis workers cannot start: {reason}")
