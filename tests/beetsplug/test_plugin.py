@@ -370,3 +370,23 @@ class TestReviewFixes(McbrHelper):
         self.make_track("b", freq=HIGH)
         self.import_singletons()
         assert self.run_with_output("similar", "-n", "0", "title:a").strip() == ""
+
+
+class TestMove(McbrHelper):
+    def test_beet_move_keeps_the_embedding_with_the_new_path(self, tmp_path: Path) -> None:
+        from mcbr_core.store.embeddings import EmbeddingStore
+
+        self.make_track("a", freq=HIGH)
+        self.make_track("b", freq=HIGH)
+        self.import_singletons()
+        item = self.lib.items("title:a").get()
+        elsewhere = tmp_path / "moved"
+        elsewhere.mkdir()
+        self.run_command("move", "-d", str(elsewhere), "title:a")
+        moved = self.lib.items("title:a").get()
+        assert str(elsewhere) in str(moved.filepath) and moved.filepath.exists()
+        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+            row = store.row(item.id, "toy-1")
+        assert row is not None and row.path == bytes(moved.path)
+        assert "skipped 2 up to date" in self.run_with_output("mcbr")  # still current after the move
+        assert self.run_with_output("similar", "-f", "$title", "title:a").split() == ["b"]
