@@ -77,7 +77,6 @@ def make_full_length(clips: list[Path], n: int, folder: Path, seconds: float = 2
 def stage_times(files: list[Path], model: str, workdir: Path, **analysis: int) -> dict[str, list[float]]:
     """Per-stage seconds per track, in one process."""
     import mediafile
-    import numpy as np
 
     from mcbr_core.analysis import Analyzer
     from mcbr_core.audio.decode import load_audio
@@ -123,7 +122,6 @@ def stage_times(files: list[Path], model: str, workdir: Path, **analysis: int) -
             times[key].append(value)
         del y
     store.close()
-    _ = np
     return times
 
 

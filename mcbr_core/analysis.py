@@ -130,7 +130,6 @@ class Analyzer:
         """
         from mcbr_core.features.patches import patches as cut
 
-        t0 = time.perf_counter()
         info, _ = probe(path, self.decoders)
         decode_s = feat_s = 0.0
         batches = []

@@ -288,7 +288,6 @@ def evaluate_model(
     import numpy as np
 
     from mcbr_core.analysis import Analyzer
-    from mcbr_core.errors import DecodeError
     from mcbr_core.models.shipped import resolve_model
     from mcbr_core.settings import AnalysisSettings
     from mcbr_core.training import metrics as M
@@ -312,7 +311,7 @@ def evaluate_model(
     for n, clip in enumerate(clips, 1):
         try:
             a = analyzer.analyze(clip.path)
-        except (DecodeError, McbrError, OSError, ValueError) as exc:
+        except (McbrError, OSError, ValueError) as exc:
             failed.append((clip.id, str(exc)))
             continue
         row = np.full(K, -1.0)
@@ -425,7 +424,6 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
     import numpy as np
 
     from mcbr_core.analysis import Analyzer
-    from mcbr_core.errors import DecodeError
     from mcbr_core.settings import AnalysisSettings
 
     name = default_model() if model == "default" else model
@@ -440,7 +438,7 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
     for path in files:
         try:
             a = analyzer.analyze(path)
-        except (DecodeError, McbrError, OSError, ValueError) as exc:
+        except (McbrError, OSError, ValueError) as exc:
             failed[str(path.relative_to(folder))] = str(exc)
             continue
         vectors.append(a.embedding)

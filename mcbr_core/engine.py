@@ -18,7 +18,7 @@ from mcbr_core.models.checkpoint import read_card
 from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, TagSettings
 
 if TYPE_CHECKING:
-    from mcbr_core.analysis import Analysis, Analyzer
+    from mcbr_core.analysis import Analysis
     from mcbr_core.plugins import Plugins
     from mcbr_core.similarity import Neighbours
     from mcbr_core.store.embeddings import EmbeddingStore
@@ -114,13 +114,6 @@ class Engine:
         return tagging.score_field_names(self.card["heads"], self.card.get("tag_kinds", {}))
 
     @cached_property
-    def analyzer(self) -> Analyzer:
-        """The analyzer (imports torch and loads the weights on first use)."""
-        from mcbr_core.analysis import Analyzer
-
-        return Analyzer(self.analysis_settings, self.plugins, base_dir=self.base_dir)
-
-    @cached_property
     def pool(self) -> AnalysisPool:
         """Worker pool for analysing many files (started on first use)."""
         from mcbr_core.workers import AnalysisPool
@@ -147,10 +140,6 @@ class Engine:
             metric=self.card["embedding"].get("metric", "angular"),
             plugins=self.plugins,
         )
-
-    def analyze(self, path: str | Path) -> Analysis:
-        """Analyse one file (see ``Analyzer.analyze``)."""
-        return self.analyzer.analyze(path)
 
     def tags(self, analysis: Analysis) -> Tags:
         """Genres, moods and score attributes from an analysis."""

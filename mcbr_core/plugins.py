@@ -12,7 +12,6 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -102,9 +101,6 @@ class Plugins:
         """The registry of one kind (``"decoder"``, ``"model backend"``, ...)."""
         return self.registries[kind]
 
-    def plugin_names(self) -> list[str]:
-        """Names of every registered plugin module or object."""
-        return [self.pm.get_name(p) or repr(p) for p in self.pm.get_plugins()]
 
 
 _default: Plugins | None = None
@@ -122,8 +118,3 @@ def reset_plugins(plugins: Plugins | None = None) -> None:
     """Replace (or drop) the cached manager; for tests and long-lived hosts."""
     global _default
     _default = plugins
-
-
-def module_name(module: ModuleType | object) -> str:
-    """A printable name for a plugin object."""
-    return getattr(module, "__name__", type(module).__name__)

@@ -21,7 +21,7 @@ from beets.plugins import BeetsPlugin
 from beets.util import syspath
 
 from beetsplug.mcbr import fields, settings
-from mcbr_core.errors import DecodeError, McbrError
+from mcbr_core.errors import McbrError
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
@@ -315,5 +315,3 @@ def _mtime(item: Item) -> float:
     except OSError:
         return 0.0
 
-
-__all__ = ["McbrPlugin", "DecodeError"]

@@ -11,6 +11,7 @@ from beets import ui
 from beets.util import syspath
 
 from mcbr_core.errors import McbrError
+from mcbr_core.store.mtime import same_mtime
 
 if TYPE_CHECKING:
     from beets.library import Item, Library
@@ -72,11 +73,6 @@ def is_current(plugin: McbrPlugin, item: Item) -> bool:
         return same_mtime(item.get("mcbr_mtime"), mtime)
     row = engine.store.row(item.id, engine.model_id)
     return row is not None and row.feature_version == engine.feature_version and same_mtime(row.mtime, mtime)
-
-
-def same_mtime(recorded: float | None, current: float) -> bool:
-    """mtimes equal within 1 ms (beets keeps flexible floats to 15 digits, not to the nanosecond)."""
-    return recorded is not None and abs(float(recorded) - current) < 1e-3
 
 
 def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> tuple[int, int, int]:
@@ -161,9 +157,7 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
             mtimes[item.id] = os.stat(syspath(item.path)).st_mtime
         except OSError:
             mtimes[item.id] = None
-        if item.get("mcbr_status") == "failed" and mtimes[item.id] is not None and same_mtime(
-            item.get("mcbr_mtime"), mtimes[item.id]
-        ):
+        if item.get("mcbr_status") == "failed" and same_mtime(item.get("mcbr_mtime"), mtimes[item.id]):
             failed.add(item.id)
     with plugin.run_lock():
         report = check(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from mcbr_core.errors import IndexMismatchError
 from mcbr_core.similarity import Neighbours
 from mcbr_core.store.embeddings import EmbeddingStore
+from mcbr_core.store.mtime import same_mtime
 
 
 @dataclass
@@ -88,7 +89,7 @@ def check(
         if item_id not in have:
             if item_id not in failed:
                 report.missing.append(item_id)
-        elif mtime is not None and (have[item_id] is None or abs(have[item_id] - mtime) >= 1e-3):
+        elif mtime is not None and not same_mtime(have[item_id], mtime):
             report.changed.append(item_id)
     report.index = index_state(store, neighbours, model_id)
     return report
