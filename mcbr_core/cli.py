@@ -29,10 +29,19 @@ log = logging.getLogger("mcbr_core.cli")
 
 
 def default_model(task: str = "genre") -> str:
-    """The model the beets plugin uses by default for ``task`` (its ``model`` setting's default)."""
+    """The model whose tags the beets plugin writes by default for ``task``.
+
+    That is the shipped clip head its ``<task>.source: auto`` picks (``mcbr-mood``,
+    ``mcbr-genre``) when there is one, else its ``model`` setting's default.
+    """
+    from mcbr_core.models.checkpoint import read_card
+    from mcbr_core.models.clip_head import resolve_sources
+    from mcbr_core.models.shipped import resolve_model
     from mcbr_core.settings import AnalysisSettings
 
-    return AnalysisSettings().model
+    model = AnalysisSettings().model
+    heads = resolve_sources({task: "auto"}, read_card(resolve_model(model)))
+    return heads[task][0].stem if task in heads else model
 
 
 class _StderrHandler(logging.Handler):
@@ -111,6 +120,7 @@ def models(as_json: bool) -> None:
         tasks = _tasks_of(card)
         rows.append({"name": name, "id": card["id"], "tasks": tasks,
                      "default_for": [t for t in tasks if default_model(t) == name],
+                     "reads": card["features"].get("embedding_of", {}).get("model"),
                      "heads": {h: len(v) for h, v in card["heads"].items()},
                      "embedding_dim": card["embedding"]["dim"], "path": str(path)})  # fmt: skip
     if as_json:
@@ -119,8 +129,9 @@ def models(as_json: bool) -> None:
     for r in rows:
         heads = ", ".join(f"{h} ({n} labels)" for h, n in r["heads"].items())
         default = f" [default: {', '.join(r['default_for'])}]" if r["default_for"] else ""
-        click.echo(f"{r['name']:<16} {r['id']:<18} tasks: {', '.join(r['tasks']) or '-'}{default}; "
-                   f"{heads}; {r['embedding_dim']}-d embedding")  # fmt: skip
+        what = f"head on {r['reads']}'s clip embedding" if r["reads"] else f"{r['embedding_dim']}-d embedding"
+        click.echo(f"{r['name']:<12} {r['id']:<22} tasks: {', '.join(r['tasks']) or '-'}{default}; "
+                   f"{heads}; {what}")  # fmt: skip
 
 
 @main.command("datasets")
@@ -159,7 +170,8 @@ _DATASET_OPTIONS = click.option("-O", "--dataset-option", "dataset_options", mul
 @click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
               help="JSON file of TrainConfig fields (options given here override it)")  # fmt: skip
 @click.option("--task", help="dataset task: genre, mood, genres, moods, quadrant, ... [genre]")
-@click.option("--mode", type=click.Choice(["net", "probe", "stats"]), help="network, linear probe or stats baseline")
+@click.option("--mode", type=click.Choice(["net", "probe", "head", "stats"]),
+              help="network, per-patch linear probe, clip-level head on a pretrained embedding, or stats baseline")
 @click.option("--arch", "architecture", help="architecture (net mode) [whitell_time]")
 @click.option("-A", "--arch-option", "arch_options", multiple=True, metavar="KEY=VALUE")
 @click.option("--features", help="feature extractor (net mode) [whitell-mel]")

@@ -19,6 +19,7 @@ from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, Ta
 
 if TYPE_CHECKING:
     from mcbr_core.analysis import Analysis
+    from mcbr_core.models.clip_head import ClipHead
     from mcbr_core.plugins import Plugins
     from mcbr_core.similarity import Neighbours
     from mcbr_core.store.embeddings import EmbeddingStore
@@ -109,9 +110,35 @@ class Engine:
         """Feature version the configured model expects."""
         return str(self.card["features"]["version"])
 
+    @cached_property
+    def sources(self) -> dict[str, tuple[Path, dict[str, Any]]]:
+        """Kind -> (clip-head file, card) for the kinds a head tags (cards only; no torch)."""
+        from mcbr_core.models.clip_head import resolve_sources
+
+        wanted = {kind: getattr(self.tag_settings, kind).source for kind in tagging.KINDS}
+        return resolve_sources(wanted, self.card, base_dir=self.base_dir)
+
+    @property
+    def heads_id(self) -> str:
+        """The clip heads in use, as ``kind=id`` pairs (empty: the model's own tags only)."""
+        return ",".join(f"{kind}={card['id']}" for kind, (_, card) in sorted(self.sources.items()))
+
+    @cached_property
+    def heads(self) -> dict[str, ClipHead]:
+        """Kind -> loaded clip head (numpy; loaded on first use)."""
+        from mcbr_core.models.clip_head import ClipHead
+
+        return {kind: ClipHead.load(path) for kind, (path, _) in self.sources.items()}
+
     def score_field_names(self) -> list[str]:
-        """Score attributes the configured model produces."""
-        return tagging.score_field_names(self.card["heads"], self.card.get("tag_kinds", {}))
+        """Score attributes the configured model and clip heads produce."""
+        names = tagging.score_field_names(self.card["heads"], self.card.get("tag_kinds", {}))
+        names = [n for n in names if not any(n.startswith(f"mcbr_{kind}_") for kind in self.sources)]
+        for kind, (_, card) in self.sources.items():
+            heads = card["heads"]
+            kinds = {head: dict.fromkeys(labels, kind) for head, labels in heads.items()}
+            names += tagging.score_field_names(heads, kinds)
+        return sorted(set(names))
 
     @cached_property
     def pool(self) -> AnalysisPool:
@@ -144,6 +171,10 @@ class Engine:
     def tags(self, analysis: Analysis) -> Tags:
         """Genres, moods and score attributes from an analysis."""
         scored = tagging.scored_labels(analysis.scores, self.card.get("tag_kinds", {}))
+        if self.sources:  # a clip head replaces the model's own tags of its kind
+            scored = [s for s in scored if s.kind not in self.sources]
+            for kind, head in self.heads.items():
+                scored += [tagging.Scored(kind, label, p) for label, p in head.scores(analysis.embedding).items()]
         return Tags(
             genres=tagging.choose(scored, "genre", self.tag_settings),
             moods=tagging.choose(scored, "mood", self.tag_settings),

@@ -111,12 +111,20 @@ class KindSettings:
         Minimum probability for a tag to be written.
     count
         At most this many tags of the kind (best first); 0 disables the kind.
+    source
+        Where the kind's tags come from: ``"auto"`` (the shipped clip head that
+        measured best for the kind on the configured model's embedding, if there is
+        one, else the model's own tags), ``"model"`` (the configured model's own
+        tags), or a clip head's name or file (``mcbr train --mode head``).
     """
 
     threshold: float = 0.3
     count: int = 3
+    source: str = "auto"
 
     def __post_init__(self) -> None:
+        if not self.source:
+            raise ConfigError("source must name a clip head, or be auto or model")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be within [0, 1], got {self.threshold}")
         if self.count < 0:
@@ -142,8 +150,8 @@ class TagSettings:
         Joins several moods in the single MOOD tag.
     """
 
-    genre: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.2, count=3))
-    mood: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.1, count=2))
+    genre: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.3, count=2))
+    mood: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.3, count=2))
     whitelist: tuple[str, ...] | None = None
     canonical: Mapping[str, str] = field(default_factory=dict)
     title_case: bool = True

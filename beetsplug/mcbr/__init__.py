@@ -171,6 +171,7 @@ class McbrPlugin(BeetsPlugin):
             self._touched_store = True
         self.apply_tags(item, tags)
         item["mcbr_model"] = analysis.model_id
+        item["mcbr_heads"] = self.engine.heads_id
         item["mcbr_mtime"] = mtime
         item["mcbr_analyzed"] = time.time()
         item["mcbr_status"] = "ok"

@@ -61,7 +61,7 @@ class Progress:
 
 
 def is_current(plugin: McbrPlugin, item: Item) -> bool:
-    """Whether ``item`` was analysed by the configured model and its file has not changed since."""
+    """Whether ``item`` was analysed by the configured model and heads, and its file has not changed since."""
     engine = plugin.engine
     if item.get("mcbr_model") != engine.model_id:
         return False
@@ -71,6 +71,8 @@ def is_current(plugin: McbrPlugin, item: Item) -> bool:
         return item.get("mcbr_status") == "failed"  # a missing file stays failed until it reappears
     if item.get("mcbr_status") == "failed":
         return same_mtime(item.get("mcbr_mtime"), mtime)
+    if item.get("mcbr_heads", "") != engine.heads_id:  # tagged by other clip heads
+        return False
     row = engine.store.row(item.id, engine.model_id)
     return row is not None and row.feature_version == engine.feature_version and same_mtime(row.mtime, mtime)
 

@@ -35,6 +35,7 @@ class Score(types.Float):
 #: Flexible attributes that exist whatever the model.
 BASE_TYPES: dict[str, types.Type] = {
     "mcbr_model": types.STRING,
+    "mcbr_heads": types.STRING,
     "mcbr_mtime": types.FLOAT,
     "mcbr_analyzed": types.DATE,
     "mcbr_status": types.STRING,

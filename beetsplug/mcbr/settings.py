@@ -33,8 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "workers": "auto",
     "timeout": 120,
     "memory_mb": 2048,
-    "genre": {"threshold": 0.2, "count": 3},
-    "mood": {"threshold": 0.1, "count": 2},
+    "genre": {"threshold": 0.3, "count": 2, "source": "auto"},  # tuned for the softmax heads (source: auto)
+    "mood": {"threshold": 0.3, "count": 2, "source": "auto"},
     "whitelist": "",
     "canonical": {},
     "title_case": True,

@@ -120,7 +120,8 @@ def train_command(plugin: McbrPlugin) -> ui.Subcommand:
                       "default: the library items matching QUERY")  # fmt: skip
     p.add_option("-O", "--dataset-option", dest="dataset_options", action="append", default=[], metavar="KEY=VALUE")
     p.add_option("--task", help="genre, genres, mood, moods, or a dataset's own task")
-    p.add_option("--mode", choices=["net", "probe", "stats"], help="network, linear probe, or statistics baseline")
+    p.add_option("--mode", choices=["net", "probe", "head", "stats"],
+                 help="network, per-patch linear probe, clip-level head, or statistics baseline")
     p.add_option("--arch", help="architecture of a net (e.g. whitell_time, tower, xing)")
     p.add_option("-A", "--arch-option", dest="arch_options", action="append", default=[], metavar="KEY=VALUE")
     p.add_option("--features", help="feature extractor of a net (e.g. whitell-mel, tower-mel)")

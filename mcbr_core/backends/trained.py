@@ -9,8 +9,12 @@ A trained model file is a ``.safetensors`` state dict with a model card (see
     of ``mcbr_core.models.registry`` (the papers' CNNs), or a name given to
     :func:`register_architecture`.
 ``features.embedding_of``
-    present for a probe: the pretrained model whose per-patch embedding the head
-    reads. That model runs first, through its own backend (e.g. musicnn).
+    present for a probe or head: the pretrained model whose per-patch embedding the
+    head reads. That model runs first, through its own backend (e.g. musicnn).
+``features.pool``
+    ``"clip"`` for a head trained on the clip embedding (``mcbr train --mode head``):
+    the head reads the mean of the patches' embeddings, so every patch gets the
+    same clip-level probabilities.
 ``features.normalisation``
     ``{"where": "extractor"}`` when the extractor config carries the statistics, or
     ``{"where": "model", "mean": [...], "std": [...]}`` (one value per feature row)
@@ -353,6 +357,7 @@ class TrainedBackend:
         if state:
             self.extractor_options["state"] = state
         self.feature_version: str = str(feats["version"])
+        self._clip_pool = feats.get("pool") == "clip"
         if self.base is not None:
             self.patch_frames: int | None = self.base.patch_frames
             self.patch_hop: int | None = self.base.patch_hop
@@ -392,10 +397,17 @@ class TrainedBackend:
         with torch.inference_mode():
             for i in range(0, len(x_all), self.batch_size):
                 x = torch.from_numpy(x_all[i : i + self.batch_size]).to(self._device)
-                logits = self._net(x).float()
-                probs.append((logits.sigmoid() if self._sigmoid else logits.softmax(dim=-1)).cpu().numpy())
+                if not self._clip_pool:
+                    probs.append(self._probs(self._net(x)))
                 embs.append(self._net.embed(x).float().cpu().numpy())
+            if self._clip_pool:  # one prediction from the clip embedding, given to every patch
+                x = torch.from_numpy(np.ascontiguousarray(x_all.mean(axis=0, keepdims=True))).to(self._device)
+                probs.append(np.repeat(self._probs(self._net(x)), len(x_all), axis=0))
         return Inference(heads={self._head: np.concatenate(probs)}, embedding=np.concatenate(embs))
+
+    def _probs(self, logits: Any) -> np.ndarray:
+        logits = logits.float()
+        return (logits.sigmoid() if self._sigmoid else logits.softmax(dim=-1)).cpu().numpy()
 
 
 def trained_backend(*, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> TrainedBackend:

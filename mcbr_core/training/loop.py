@@ -5,7 +5,7 @@ holdout), :func:`cross_validate` fits one per artist-disjoint fold; both run the
 same per-fold loop (:func:`_run_fold`), which also resumes an interrupted run and
 stops early on the validation macro-F1.
 
-Three modes share it:
+Four modes share it:
 
 ``net``
     a paper architecture (``mcbr_core.models.registry``) on a registered feature
@@ -14,6 +14,14 @@ Three modes share it:
 ``probe``
     a dense head (linear, or one hidden layer) on a frozen pretrained model's
     per-patch embedding (e.g. msd-musicnn's penultimate layer): the "linear probe".
+``head``
+    L2-regularised logistic regression on the frozen pretrained model's *clip*
+    embedding: the mean of its per-patch embeddings over the plugin's analysis
+    windows, exactly the vector the plugin stores for similarity. The strength ``C``
+    is chosen on the validation part from a grid, then the head is refitted on
+    training + validation; the test part is never seen. The shipped mood and genre
+    models are heads: they share the default model's forward pass (see
+    :mod:`mcbr_core.models.clip_head`).
 ``stats``
     logistic regression (scikit-learn) on MFCC / chroma / spectral-contrast means and
     standard deviations (the ``mcbr-stats`` extractor): the linear baseline.
@@ -64,7 +72,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CVResult", "FoldResult", "RunResult", "TrainConfig", "cross_validate", "run", "seed_everything", "train"]
 
-MODES = ("net", "probe", "stats")
+MODES = ("net", "probe", "head", "stats")
+#: C values a ``head`` chooses from on the validation part (arch option ``C`` overrides).
+HEAD_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+CLIP_MODES = ("head", "stats")  # modes fitted in closed form on one vector per clip
 #: Config fields a resumed run may change.
 RESUMABLE = frozenset({"epochs", "patience", "min_delta", "num_workers", "device", "amp", "cache_dir"})
 NORM_SAMPLE = 512  # clips the normalisation statistics are fitted on (a seeded sample of the training part)
@@ -80,15 +91,16 @@ class TrainConfig:
         Dataset task (``genre``, ``mood``, ``genres``, ``quadrant``, ...; a missing
         singular falls back to its plural).
     mode
-        ``net``, ``probe`` or ``stats`` (see the module docstring).
+        ``net``, ``probe``, ``head`` or ``stats`` (see the module docstring).
     architecture, arch_options
         Network name and extra config (``net``); ``hidden``/``dropout`` of the head
-        (``probe``); ``C``/``max_iter`` of the logistic regression (``stats``).
+        (``probe``); ``C`` (a number, or a list to choose from on the validation
+        part) and ``max_iter`` of the logistic regression (``head``, ``stats``).
     features, feature_options
         Registered extractor (``net``; ``stats`` always uses ``mcbr-stats``) and its
         options.
     base_model
-        Pretrained model whose embedding a probe reads.
+        Pretrained model whose embedding a probe or head reads.
     epochs, batch_size, lr, weight_decay
         AdamW training.
     patience, min_delta
@@ -189,6 +201,8 @@ class TrainConfig:
         if self.mode == "probe":
             hidden = self.arch_options.get("hidden")
             return f"probe({self.base_model}{f', hidden {hidden}' if hidden else ''})"
+        if self.mode == "head":
+            return f"head({self.base_model})"
         if self.mode == "stats":
             return "logreg(mcbr-stats)"
         return self.architecture
@@ -409,7 +423,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _source(config: TrainConfig, plugins: Any) -> Any:
-    if config.mode == "probe":
+    if config.mode in ("probe", "head"):
         return EmbeddingSource(config.base_model, plugins=plugins, device=config.device)
     name = "mcbr-stats" if config.mode == "stats" else config.features
     source = ExtractorSource(name, config.feature_options, plugins=plugins, max_seconds=config.max_seconds or None)
@@ -504,9 +518,12 @@ def _patch_frames(config: TrainConfig, fps: float) -> int:
 
 
 def _load(ctx: _Context, i: int) -> np.ndarray:
+    """A clip's cached features ``(C, F, T)``; for a ``head``, their clip mean ``(C, F, 1)``."""
     x = np.load(ctx.paths[i], mmap_mode="r")
     if x.shape[:2] != ctx.shape:
         raise ConfigError(f"{ctx.clips[i].id}: features of shape {x.shape}, expected {ctx.shape} x T")
+    if ctx.config.mode == "head":  # the clip embedding, as the plugin stores it
+        return np.asarray(x, dtype=np.float32).mean(axis=2, keepdims=True)
     return x
 
 
@@ -611,7 +628,7 @@ def _build(ctx: _Context, fold: int) -> Any:
 
 def _features_card(ctx: _Context, norm: _Norm) -> dict[str, Any]:
     c = ctx.config
-    if c.mode == "probe":
+    if c.mode in ("probe", "head"):
         base = ctx.source.analyzer.backend
         from mcbr_core.models.shipped import shipped_models
 
@@ -620,10 +637,13 @@ def _features_card(ctx: _Context, norm: _Norm) -> dict[str, Any]:
             "extractor": base.extractor,
             "version": str(base.feature_version),
             "config": dict(base.extractor_options),
-            "embedding_of": {"model": model, "id": base.model_id, "layer": "penultimate, per patch"},
+            "embedding_of": {"model": model, "id": base.model_id,
+                             "layer": "penultimate, clip mean" if c.mode == "head" else "penultimate, per patch"},
             "patch_frames": base.patch_frames,
             "patch_hop": base.patch_hop,
         }
+        if c.mode == "head":
+            card["pool"] = "clip"  # the head reads the mean embedding of the analysed patches
     else:
         options = dict(c.feature_options)
         version = str(ctx.source.extractor.version)
@@ -655,7 +675,7 @@ def _versions(ctx: _Context) -> dict[str, str]:
 
     out = {"mcbr": mcbr_core.__version__, "torch": torch.__version__, "numpy": np.__version__,
            "python": platform.python_version()}  # fmt: skip
-    if ctx.config.mode == "stats":
+    if ctx.config.mode in CLIP_MODES:
         import sklearn
 
         out["scikit-learn"] = sklearn.__version__
@@ -720,7 +740,7 @@ def _digest(tensors: dict[str, Any]) -> str:
 
 
 def _save(ctx: _Context, plan: _Plan, net: Any, norm: _Norm, path: Path, *, metrics: dict[str, Any],
-          epoch: int, epochs: int) -> Path:  # fmt: skip
+          epoch: int, epochs: int, fit: dict[str, Any] | None = None) -> Path:  # fmt: skip
     from mcbr_core.models.checkpoint import save_model
 
     tensors = _state_tensors(net)
@@ -733,6 +753,8 @@ def _save(ctx: _Context, plan: _Plan, net: Any, norm: _Norm, path: Path, *, metr
         name = f"{name}-fold{plan.fold}"
     card = _card(ctx, plan, net, norm, metrics=metrics, epoch=epoch, epochs=epochs, name=name,
                  weights_digest=_digest(tensors))  # fmt: skip
+    if fit:
+        card["training"]["fit"] = fit
     return save_model(path, tensors, card)
 
 
@@ -923,13 +945,13 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
         bad, stopped = int(state["bad_epochs"]), bool(state["stopped"])
         log.info("fold %d: resuming after epoch %d (best %d)", plan.fold, start - 1, best_epoch)
     metrics_log.truncate(plan.fold, start)
-    if c.mode == "stats" and start == 0:  # one closed-form fit instead of epochs
-        _fit_stats(ctx, plan, net, norm)
+    if c.mode in CLIP_MODES and start == 0:  # one closed-form fit instead of epochs
+        fit = _fit_logreg(ctx, plan, net, norm)
         val = _evaluate(ctx, net, plan.val, norm, embeddings=False) if len(plan.val) else {}
         metrics_log.append({"fold": plan.fold, "epoch": 0, "phase": "epoch", "train_loss": None,
-                            **_short(val, "val_"), "best": True, "seconds": 0.0})  # fmt: skip
-        _save(ctx, plan, net, norm, best, metrics=val, epoch=0, epochs=1)
-        _save(ctx, plan, net, norm, last, metrics=val, epoch=0, epochs=1)
+                            **_short(val, "val_"), "best": True, "seconds": 0.0, "fit": fit})  # fmt: skip
+        _save(ctx, plan, net, norm, best, metrics=val, epoch=0, epochs=1, fit=fit)
+        _save(ctx, plan, net, norm, last, metrics=val, epoch=0, epochs=1, fit=fit)
         torch.save(_state_dict(opt, None, 0, 0.0, 0, 0, True), state_path)
         start, best_epoch, stopped = 1, 0, True
     data = _Crops([ctx.paths[i] for i in plan.train], ctx.y[plan.train], ctx.frames, norm, c.seed, plan.fold)
@@ -1041,19 +1063,29 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _fit_stats(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> None:
-    """Fit logistic regression on the clip vectors and copy it into the dense head."""
-    import torch
+def _c_grid(c: TrainConfig) -> list[float]:
+    """The C values to choose from: arch option ``C`` (number or list), else the mode's default."""
+    value = c.arch_options.get("C", HEAD_C_GRID if c.mode == "head" else 1.0)
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        grid = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ConfigError(f"train: arch option C must be a number or a list of numbers, got {value!r}") from None
+    if not grid or min(grid) <= 0:
+        raise ConfigError(f"train: arch option C must be > 0, got {value!r}")
+    return grid
+
+
+def _logreg(ctx: _Context, X: np.ndarray, y: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Logistic regression weights ``(K, D)`` and biases ``(K,)``; whether it converged."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     c = ctx.config
-    X = np.stack([norm.apply(_load(ctx, int(i))).mean(axis=2).reshape(-1) for i in plan.train])  # (n, D)
     K = len(ctx.labels)
     W = np.zeros((K, X.shape[1]))
     b = np.full(K, -50.0)  # a label absent from training is never predicted
-    options = {"C": float(c.arch_options.get("C", 1.0)), "max_iter": int(c.arch_options.get("max_iter", 2000))}
-    y = ctx.y[plan.train]
+    options = {"C": C, "max_iter": int(c.arch_options.get("max_iter", 2000)), "random_state": c.seed}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         if ctx.multilabel:
@@ -1062,10 +1094,10 @@ def _fit_stats(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> None:
                 if yk.all() or not yk.any():
                     b[k] = 50.0 if yk.all() else -50.0
                     continue
-                clf = LogisticRegression(**options, random_state=c.seed).fit(X, yk)
+                clf = LogisticRegression(**options).fit(X, yk)
                 W[k], b[k] = clf.coef_[0], clf.intercept_[0]
         else:
-            clf = LogisticRegression(**options, random_state=c.seed).fit(X, y)
+            clf = LogisticRegression(**options).fit(X, y)
             classes = clf.classes_.astype(int)
             if len(classes) == 1:
                 b[classes[0]] = 0.0
@@ -1073,13 +1105,49 @@ def _fit_stats(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> None:
                 W[classes[1]], b[classes[1]], b[classes[0]] = clf.coef_[0], clf.intercept_[0], 0.0
             else:
                 W[classes], b[classes] = clf.coef_, clf.intercept_
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            log.warning("logistic regression did not converge (raise arch option max_iter)")
-            break
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return W, b, converged
+
+
+def _fit_logreg(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> dict[str, Any]:
+    """Fit logistic regression on the clip vectors and copy it into the dense head.
+
+    With several C values, each is fitted on the training part and scored (macro-F1)
+    on the validation part; the best is refitted on training + validation.
+
+    Returns
+    -------
+    dict
+        The chosen ``C``, the grid and what it was fitted on (for the model card).
+    """
+    import torch
+
+    def vectors(idx: np.ndarray) -> np.ndarray:
+        return np.stack([norm.apply(_load(ctx, int(i))).mean(axis=2).reshape(-1) for i in idx])  # (n, D)
+
+    grid = _c_grid(ctx.config)
+    fit_idx, C = plan.train, grid[0]
+    if len(grid) > 1 and len(plan.val):
+        X, Xv = vectors(plan.train), vectors(plan.val)
+        scores = []
+        for value in grid:
+            W, b, _ = _logreg(ctx, X, ctx.y[plan.train], value)
+            p = Xv @ W.T + b  # (n_val, K) logits: their ranking is all macro-F1 needs
+            probs = 1 / (1 + np.exp(-p)) if ctx.multilabel else p
+            f1 = M.evaluate(ctx.y[plan.val], probs, labels=ctx.labels, multilabel=ctx.multilabel,
+                            threshold=ctx.config.threshold)["macro_f1"]  # fmt: skip
+            scores.append(f1)
+        C = grid[int(np.argmax(scores))]
+        fit_idx = np.concatenate([plan.train, plan.val])
+        log.info("fold %d: C=%g (validation macro-F1 %s over C=%s); refitting on training + validation",
+                 plan.fold, C, " ".join(f"{v:.3f}" for v in scores), ",".join(f"{v:g}" for v in grid))  # fmt: skip
+    W, b, converged = _logreg(ctx, vectors(fit_idx), ctx.y[fit_idx], C)
+    if not converged:
+        log.warning("logistic regression did not converge (raise arch option max_iter)")
     with torch.no_grad():
         net.out.weight.copy_(torch.from_numpy(W).float())
         net.out.bias.copy_(torch.from_numpy(b).float())
+    return {"C": C, "C_grid": grid, "fitted_on": "train+val" if len(fit_idx) > len(plan.train) else "train"}
 
 
 # -- entry points --------------------------------------------------------------------------
@@ -1144,6 +1212,8 @@ def _write_report(ctx: _Context, results: list[FoldResult], table: str) -> None:
 
 
 def _features_name(ctx: _Context) -> str:
+    if ctx.config.mode == "head":
+        return f"clip embedding of {ctx.config.base_model}"
     return f"embedding of {ctx.config.base_model}" if ctx.config.mode == "probe" else ctx.source.name
 
 

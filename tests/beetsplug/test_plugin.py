@@ -169,6 +169,16 @@ class TestCommands(McbrHelper):
         out = self.run_with_output("mcbr", "-f", "title:hi")
         assert "analysed 1, skipped 0" in out
 
+    def test_items_tagged_by_other_clip_heads_are_reanalysed(self) -> None:
+        self.add_tracks(("hi", HIGH), ("lo", LOW))
+        self.run_with_output("mcbr")
+        item = self.lib.items("title:hi").get()
+        assert item["mcbr_heads"] == ""  # the toy model has no shipped head: its own tags
+        item["mcbr_heads"] = "genre=some-head-1"  # as if a head's source setting changed since
+        item.store()
+        assert "analysed 1, skipped 1" in self.run_with_output("mcbr")
+        assert self.lib.items("title:hi").get()["mcbr_heads"] == ""
+
     def test_changed_file_is_reanalysed(self) -> None:
         self.add_tracks(("hi", HIGH))
         self.run_with_output("mcbr")
@@ -331,7 +341,7 @@ class TestReviewFixes(McbrHelper):
     def test_partial_kind_section_keeps_the_other_default(self) -> None:
         self.config["mcbr"]["genre"] = {"count": 5}
         settings = self.load_settings()
-        assert settings.tags.genre.count == 5 and settings.tags.genre.threshold == 0.2
+        assert settings.tags.genre.count == 5 and settings.tags.genre.threshold == 0.3 and settings.tags.genre.source == "auto"
 
     def load_settings(self):  # noqa: ANN201
         from beetsplug.mcbr import settings

@@ -81,9 +81,18 @@ def test_embed_writes_npy_and_json(setup: tuple[Path, Path], trained: Path) -> N
 
 
 def test_models_lists_tasks_and_defaults() -> None:
+    from mcbr_core.models.checkpoint import read_card
+    from mcbr_core.models.shipped import resolve_model
+
     rows = {r["name"]: r for r in json.loads(invoke("models", "--json"))}
-    assert rows["msd-musicnn"]["tasks"] == ["genre", "mood"] and rows["msd-musicnn"]["default_for"] == ["genre", "mood"]
-    assert "tasks: genre, mood [default: genre, mood]" in invoke("models")
+    assert rows["msd-musicnn"]["tasks"] == ["genre", "mood"] and rows["msd-musicnn"]["reads"] is None
+    for kind in ("genre", "mood"):
+        (default,) = [name for name, r in rows.items() if kind in r["default_for"]]
+        card = read_card(resolve_model(default))
+        # a kind's default is a head that measured better than msd-musicnn's tags, else msd-musicnn itself
+        assert default == "msd-musicnn" or (kind in card["default_for"] and rows[default]["reads"] == "msd-musicnn")
+    assert rows["mcbr-genre"]["default_for"] == ["genre"]
+    assert "mcbr-genre-1-" in invoke("models") and "head on msd-musicnn's clip embedding" in invoke("models")
 
 
 def test_datasets_lists_and_summarises(setup: tuple[Path, Path]) -> None:
@@ -102,11 +111,24 @@ def test_errors_are_one_line(setup: tuple[Path, Path]) -> None:
 
 
 @pytest.mark.shipped
-def test_eval_default_model_maps_its_tags_to_the_dataset_labels(setup: tuple[Path, Path]) -> None:
+def test_eval_maps_a_models_tags_to_the_dataset_labels(setup: tuple[Path, Path]) -> None:
+    data, root = setup
+    out = root / "eval" / "msd.json"
+    invoke("eval", "--model", "msd-musicnn", "--dataset", "library", data, "-O", "min_count=1", "--limit", "6",
+           "--json", out, "--device", "cpu")  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["model"] == "msd-musicnn" and result["n"] == 6 and set(CONTRACT) <= set(result)
+    assert result["label_coverage"] == {"Jazz": ["jazz"], "Metal": ["metal"], "Pop": ["pop"]}
+
+
+@pytest.mark.shipped
+def test_eval_default_model_is_the_plugins_default_source(setup: tuple[Path, Path]) -> None:
     data, root = setup
     out = root / "eval" / "default.json"
     invoke("eval", "--model", "default", "--dataset", "library", data, "-O", "min_count=1", "--limit", "6",
            "--json", out, "--device", "cpu")  # fmt: skip
     result = json.loads(out.read_text())
-    assert result["model"] == "msd-musicnn" and result["n"] == 6 and set(CONTRACT) <= set(result)
-    assert result["label_coverage"] == {"Jazz": ["jazz"], "Metal": ["metal"], "Pop": ["pop"]}
+    assert result["model"] == "mcbr-genre" and result["n"] == 6 and set(CONTRACT) <= set(result)
+    assert result["label_coverage"] == {"Pop": ["pop"]}  # the head's genres: classical, electronic, pop, rock
+
+
