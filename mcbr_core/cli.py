@@ -113,6 +113,7 @@ def models(as_json: bool) -> None:
     """List the shipped models, their tasks and heads."""
     from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import shipped_models
+    from mcbr_core.settings import AnalysisSettings
 
     rows = []
     for name, path in shipped_models().items():
@@ -120,6 +121,7 @@ def models(as_json: bool) -> None:
         tasks = _tasks_of(card)
         rows.append({"name": name, "id": card["id"], "tasks": tasks,
                      "default_for": [t for t in tasks if default_model(t) == name],
+                     "default_model": name == AnalysisSettings().model,
                      "reads": card["features"].get("embedding_of", {}).get("model"),
                      "heads": {h: len(v) for h, v in card["heads"].items()},
                      "embedding_dim": card["embedding"]["dim"], "path": str(path)})  # fmt: skip
@@ -128,7 +130,8 @@ def models(as_json: bool) -> None:
         return
     for r in rows:
         heads = ", ".join(f"{h} ({n} labels)" for h, n in r["heads"].items())
-        default = f" [default: {', '.join(r['default_for'])}]" if r["default_for"] else ""
+        marks = (["default model"] if r["default_model"] else []) + [f"default for {t}" for t in r["default_for"]]
+        default = f" [{', '.join(marks)}]" if marks else ""
         what = f"head on {r['reads']}'s clip embedding" if r["reads"] else f"{r['embedding_dim']}-d embedding"
         click.echo(f"{r['name']:<12} {r['id']:<22} tasks: {', '.join(r['tasks']) or '-'}{default}; "
                    f"{heads}; {what}")  # fmt: skip
@@ -221,7 +224,9 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
         click.echo(f"run folder: {result.run_dir} (per-fold models under checkpoints/)")
     else:
         click.echo(f"model: {result.model_path}")
-        click.echo(f"use it in beets with  mcbr: {{model: {result.model_path.resolve()}}}")
+        from mcbr_core.models.clip_head import config_hint
+
+        click.echo(f"use it in beets with  {config_hint(result.model_path)}")
 
 
 # -- eval ------------------------------------------------------------------------------
@@ -438,7 +443,7 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
     from mcbr_core.analysis import Analyzer
     from mcbr_core.settings import AnalysisSettings
 
-    name = default_model() if model == "default" else model
+    name = AnalysisSettings().model if model == "default" else model  # the model whose embedding the plugin stores
     try:
         analyzer = Analyzer(AnalysisSettings(model=name, device=device))
     except McbrError as exc:

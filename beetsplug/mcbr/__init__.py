@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 #: Flexible attributes recording what the plugin wrote last (to refresh its own values freely).
 OURS = {"genres": "mcbr_genres", fields.MOOD_FIELD: "mcbr_moods"}
 OURS_SEP = "\u241f"  # unit-separator symbol: cannot clash with genre names
+SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_")  # the score attributes this plugin owns
 
 
 class _BeetsLogHandler(logging.Handler):
@@ -108,7 +109,7 @@ class McbrPlugin(BeetsPlugin):
         try:
             types.update(fields.score_types(self.engine.score_field_names()))
         except (McbrError, ui.UserError) as exc:
-            self._log.debug("score attributes untyped: {}", exc)
+            self._log.warning("score attributes untyped: {}", exc)
         return types
 
     def commands(self) -> list[ui.Subcommand]:
@@ -131,6 +132,7 @@ class McbrPlugin(BeetsPlugin):
         """
         from mcbr_core.workers import AnalysisFailed
 
+        self.check_sources()
         by_id = {item.id: item for item in items}
         for item_id, result in self.engine.pool.analyze((item.id, item.filepath) for item in items):
             item = by_id[item_id]
@@ -143,6 +145,22 @@ class McbrPlugin(BeetsPlugin):
             except (McbrError, OSError, ValueError) as exc:
                 self._fail(item, str(exc) or type(exc).__name__)
                 yield item, None
+
+    def check_sources(self) -> None:
+        """Load the kinds' clip heads once, before any item is analysed.
+
+        A wrong ``source`` setting stops the run with one message, rather than
+        marking every item failed.
+
+        Raises
+        ------
+        ui.UserError
+            If a head cannot be found or loaded, or reads another model's embedding.
+        """
+        try:
+            self.engine.heads
+        except McbrError as exc:
+            raise ui.UserError(f"mcbr: {exc}") from None
 
     def analyze_item(self, item: Item, *, persist: bool = True) -> Tags | None:
         """Analyse one item (see ``analyze_items``)."""
@@ -211,6 +229,8 @@ class McbrPlugin(BeetsPlugin):
                 item[field] = new if field == "genres" else sep.join(new)
             if new != current[field] or mine or not current[field]:
                 item[OURS[field]] = OURS_SEP.join(v for v in new if v.lower() not in users)
+        for key in [k for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES) and k not in tags.scores]:
+            del item[key]  # a score of a label the current source does not have (after a source change)
         for key, value in tags.scores.items():
             item[key] = value
 

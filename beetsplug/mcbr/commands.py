@@ -80,6 +80,7 @@ def is_current(plugin: McbrPlugin, item: Item) -> bool:
 def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> tuple[int, int, int]:
     """Analyse items, set and write their tags; returns (analysed, skipped, failed)."""
     write = plugin.should_write(opts.write)
+    plugin.check_sources()  # a wrong source stops here, before any item is judged or marked failed
     todo = [i for i in items if opts.force or not is_current(plugin, i)]
     skipped = len(items) - len(todo)
     failed = 0

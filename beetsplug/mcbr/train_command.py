@@ -221,4 +221,6 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
         ui.print_(f"mcbr-train: run folder {result.run_dir} (per-fold models under checkpoints/)")
     else:
         ui.print_(f"mcbr-train: model {result.model_path}")
-        ui.print_(f"mcbr-train: to tag with it, set  mcbr: {{model: {result.model_path.resolve()}}}")
+        from mcbr_core.models.clip_head import config_hint
+
+        ui.print_(f"mcbr-train: to tag with it, set  {config_hint(result.model_path)}")

@@ -117,7 +117,7 @@ class ClipHead:
         dim = weight.shape[1]
         mean = np.asarray(norm.get("mean") or np.zeros(dim), dtype=np.float64)
         std = np.asarray(norm.get("std") or np.ones(dim), dtype=np.float64)
-        if weight.shape != (len(labels), dim) or bias.shape != (len(labels),) or mean.shape != std.shape != (dim,):
+        if weight.shape != (len(labels), dim) or bias.shape != (len(labels),) or not mean.shape == std.shape == (dim,):
             raise ModelError(f"{path}: tensors of shape {weight.shape} do not fit {len(labels)} labels")
         return cls(
             model_id=str(card["id"]),
@@ -220,3 +220,21 @@ def resolve_sources(
             )
         out[kind] = (path, card)
     return out
+
+
+def config_hint(path: str | Path) -> str:
+    """The plugin setting that uses a trained model file.
+
+    A clip head of genres or moods becomes that kind's ``source`` (it keeps the
+    configured model and its embeddings); any other model becomes ``model``.
+    """
+    from mcbr_core.models.checkpoint import read_card
+
+    path = Path(path).resolve()
+    card = read_card(path)
+    if is_clip_head(card):
+        ((head, labels),) = card["heads"].items()
+        kinds = set(card.get("tag_kinds", {}).get(head, {}).values())
+        if len(kinds) == 1 and kinds <= {"genre", "mood"}:
+            return f"mcbr: {{{kinds.pop()}: {{source: {path}}}}}"
+    return f"mcbr: {{model: {path}}}"

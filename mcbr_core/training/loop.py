@@ -185,6 +185,8 @@ class TrainConfig:
         for name in ("arch_options", "feature_options", "dataset"):
             if not isinstance(getattr(self, name), dict):
                 object.__setattr__(self, name, dict(getattr(self, name)))
+        if self.mode in CLIP_MODES:
+            _c_grid(self)  # fail now, not after the features are computed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -947,7 +949,10 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
     metrics_log.truncate(plan.fold, start)
     if c.mode in CLIP_MODES and start == 0:  # one closed-form fit instead of epochs
         fit = _fit_logreg(ctx, plan, net, norm)
-        val = _evaluate(ctx, net, plan.val, norm, embeddings=False) if len(plan.val) else {}
+        if fit["fitted_on"] == "train+val":  # the validation part is training data now: keep its score from before
+            val = {"macro_f1": fit["val_macro_f1_before_refit"]}
+        else:
+            val = _evaluate(ctx, net, plan.val, norm, embeddings=False) if len(plan.val) else {}
         metrics_log.append({"fold": plan.fold, "epoch": 0, "phase": "epoch", "train_loss": None,
                             **_short(val, "val_"), "best": True, "seconds": 0.0, "fit": fit})  # fmt: skip
         _save(ctx, plan, net, norm, best, metrics=val, epoch=0, epochs=1, fit=fit)
@@ -984,6 +989,8 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
     tensors, _ = load_model(best, device=ctx.device)
     net.load_state_dict(_weights(tensors))
     part, idx = ("test", plan.test) if len(plan.test) else ("val", plan.val)
+    if not len(plan.test) and c.mode in CLIP_MODES and len(plan.val) and len(_c_grid(c)) > 1:
+        part = "val (in-sample: the head was refitted on it)"
     if not len(idx):
         part, idx = "train", plan.train
     final = _evaluate(ctx, net, idx, norm, embeddings=True)
@@ -1068,11 +1075,13 @@ def _c_grid(c: TrainConfig) -> list[float]:
     value = c.arch_options.get("C", HEAD_C_GRID if c.mode == "head" else 1.0)
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     try:
+        if any(isinstance(v, bool) for v in values):
+            raise TypeError
         grid = [float(v) for v in values]
     except (TypeError, ValueError):
         raise ConfigError(f"train: arch option C must be a number or a list of numbers, got {value!r}") from None
-    if not grid or min(grid) <= 0:
-        raise ConfigError(f"train: arch option C must be > 0, got {value!r}")
+    if not grid or not all(math.isfinite(v) and v > 0 for v in grid):
+        raise ConfigError(f"train: arch option C must be finite and > 0, got {value!r}")
     return grid
 
 
@@ -1126,7 +1135,10 @@ def _fit_logreg(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> dict[str, 
         return np.stack([norm.apply(_load(ctx, int(i))).mean(axis=2).reshape(-1) for i in idx])  # (n, D)
 
     grid = _c_grid(ctx.config)
-    fit_idx, C = plan.train, grid[0]
+    fit_idx, C, selection = plan.train, grid[0], None
+    if len(grid) > 1 and not len(plan.val):
+        C = sorted(grid)[len(grid) // 2]
+        log.warning("fold %d: no validation part to choose C on; using C=%g, the middle of the grid", plan.fold, C)
     if len(grid) > 1 and len(plan.val):
         X, Xv = vectors(plan.train), vectors(plan.val)
         scores = []
@@ -1137,7 +1149,7 @@ def _fit_logreg(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> dict[str, 
             f1 = M.evaluate(ctx.y[plan.val], probs, labels=ctx.labels, multilabel=ctx.multilabel,
                             threshold=ctx.config.threshold)["macro_f1"]  # fmt: skip
             scores.append(f1)
-        C = grid[int(np.argmax(scores))]
+        C, selection = grid[int(np.argmax(scores))], float(max(scores))
         fit_idx = np.concatenate([plan.train, plan.val])
         log.info("fold %d: C=%g (validation macro-F1 %s over C=%s); refitting on training + validation",
                  plan.fold, C, " ".join(f"{v:.3f}" for v in scores), ",".join(f"{v:g}" for v in grid))  # fmt: skip
@@ -1147,7 +1159,8 @@ def _fit_logreg(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> dict[str, 
     with torch.no_grad():
         net.out.weight.copy_(torch.from_numpy(W).float())
         net.out.bias.copy_(torch.from_numpy(b).float())
-    return {"C": C, "C_grid": grid, "fitted_on": "train+val" if len(fit_idx) > len(plan.train) else "train"}
+    return {"C": C, "C_grid": grid, "fitted_on": "train+val" if len(fit_idx) > len(plan.train) else "train",
+            "val_macro_f1_before_refit": selection}
 
 
 # -- entry points --------------------------------------------------------------------------

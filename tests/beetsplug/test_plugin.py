@@ -10,6 +10,7 @@ import mediafile
 import mutagen
 import pytest
 from beets.test.helper import ImportHelper, PluginMixin
+from beets.ui import UserError
 
 from mcbr_core.plugins import Plugins, reset_plugins
 from tests.audiogen import tone, write_audio
@@ -179,6 +180,25 @@ class TestCommands(McbrHelper):
         assert "analysed 1, skipped 1" in self.run_with_output("mcbr")
         assert self.lib.items("title:hi").get()["mcbr_heads"] == ""
 
+    def test_a_wrong_source_stops_the_run_without_failing_items(self) -> None:
+        self.add_tracks(("hi", HIGH))
+        self.config["mcbr"]["mood"] = {"source": "no-such-head"}
+        self.load_plugins()
+        with pytest.raises(UserError, match="mcbr: model 'no-such-head' is neither a shipped model"):
+            self.run_command("mcbr")
+        assert "mcbr_status" not in self.lib.items().get()
+
+    def test_scores_of_labels_the_source_no_longer_has_are_dropped(self) -> None:
+        self.add_tracks(("hi", HIGH))
+        item = self.lib.items().get()
+        item["mcbr_genre_chillout"] = 0.4  # from an earlier source
+        item["mcbr_genres_note"] = "not a score"  # not ours: kept
+        item.store()
+        self.run_with_output("mcbr")
+        item = self.lib.items().get()
+        assert "mcbr_genre_chillout" not in item and item["mcbr_genres_note"] == "not a score"
+        assert item["mcbr_genre_rock"] > 0.5
+
     def test_changed_file_is_reanalysed(self) -> None:
         self.add_tracks(("hi", HIGH))
         self.run_with_output("mcbr")
@@ -261,7 +281,6 @@ class TestSimilar(McbrHelper):
         assert "low2" not in self.titles("-n", "5", "title:low1")
 
     def test_no_match_is_a_clear_error(self) -> None:
-        from beets.ui import UserError
 
         with pytest.raises(UserError, match="no items match"):
             self.run_command("similar", "title:nothing-like-this")

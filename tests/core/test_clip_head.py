@@ -10,12 +10,12 @@ import pytest
 
 from mcbr_core.analysis import Analyzer
 from mcbr_core.engine import Engine
-from mcbr_core.errors import ModelError
+from mcbr_core.errors import ConfigError, ModelError
 from mcbr_core.models.checkpoint import load_model, read_card, save_model
-from mcbr_core.models.clip_head import ClipHead, is_clip_head, resolve_sources
+from mcbr_core.models.clip_head import ClipHead, config_hint, is_clip_head, resolve_sources
 from mcbr_core.plugins import Plugins
 from mcbr_core.settings import AnalysisSettings, IndexSettings, KindSettings, TagSettings
-from mcbr_core.training.loop import train
+from mcbr_core.training.loop import TrainConfig, train
 from tests.core.test_training import cache_dir, library, tiny_config, toy_plugins  # noqa: F401 (fixtures)
 from tests.toymodel import make_toy_model
 
@@ -107,3 +107,16 @@ def test_auto_picks_the_shipped_heads_that_measured_better() -> None:
         assert m["head_cv"]["mean"][metric] > m["pretrained_tags"][metric]  # the measurement behind the default
         assert m["head_cv"]["mean"][metric] > m["stats_baseline_cv"]["mean"][metric]
     assert chosen["genre"][0].stem == "mcbr-genre"
+
+
+def test_train_commands_suggest_a_source_for_a_head_and_model_otherwise(head: tuple[Path, Path, Any]) -> None:
+    base, model, _ = head
+    assert config_hint(model) == f"mcbr: {{genre: {{source: {model.resolve()}}}}}"
+    assert config_hint(base) == f"mcbr: {{model: {base.resolve()}}}"
+
+
+def test_head_c_must_be_positive_numbers() -> None:
+    for bad in ([0.1, float("nan")], [True], "x", [-1.0], []):
+        with pytest.raises(ConfigError, match="arch option C"):
+            TrainConfig(mode="head", arch_options={"C": bad})
+    assert TrainConfig(mode="head", arch_options={"C": "0.5"}).arch_options == {"C": "0.5"}
