@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcbr_core import tagging
-from mcbr_core.models.shipped import resolve_model
 from mcbr_core.models.checkpoint import read_card
+from mcbr_core.models.shipped import resolve_model
 from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, TagSettings
 
 if TYPE_CHECKING:

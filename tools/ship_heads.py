@@ -132,7 +132,7 @@ def _pct(summary: dict[str, Any], key: str) -> str:
 
 
 def _write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any], cv: Any, stats: Any, tags: Any) -> None:
-    ((head, labels),) = card["heads"].items()
+    ((_head, labels),) = card["heads"].items()
     m = card["metrics"]
     t = m["pretrained_tags"]
     fit = card["training"].get("fit", {})
@@ -141,13 +141,13 @@ def _write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any], cv: 
         "",
         f"A clip-level {spec['kind']} head on msd-musicnn's clip embedding: {spec['about']}",
         "",
-        "- **Model**: L2-regularised logistic regression (softmax over "
+        ("- **Model**: L2-regularised logistic regression (softmax over "
         f"{len(labels)} labels: {', '.join(labels)}) on the standardised 200-d msd-musicnn embedding, "
         "averaged over the analysed patches (the vector the plugin stores for `beet similar`). "
         "It shares msd-musicnn's forward pass, so it adds no analysis time. "
-        f"C = {fit.get('C')} (chosen on an artist-disjoint validation fifth, then refitted on every clip).",
-        f"- **Training data**: `{spec['dataset']}` in `../shared/data` "
-        f"({card['training']['data']['n_train'] + card['training']['data']['n_val']} clips), task `{spec['task']}`.",
+        f"C = {fit.get('C')} (chosen on an artist-disjoint validation fifth, then refitted on every clip)."),
+        (f"- **Training data**: `{spec['dataset']}` in `../shared/data` "
+        f"({card['training']['data']['n_train'] + card['training']['data']['n_val']} clips), task `{spec['task']}`."),
         f"- **Default**: {'yes' if card['default_for'] else 'no'}: the plugin's `{spec['kind']}.source: auto` "
         + ("uses this head, because it measured better than msd-musicnn's own tags below."
            if card["default_for"] else "keeps msd-musicnn's own tags, which measured better."),
@@ -156,19 +156,19 @@ def _write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any], cv: 
         "",
         "| source | accuracy | macro-F1 | same-artist P@5 |",
         "|---|---:|---:|---:|",
-        f"| this head, 5-fold artist-disjoint CV | {_pct(m['head_cv'], 'accuracy')} | {_pct(m['head_cv'], 'macro_f1')} "
-        f"| {_pct(m['head_cv'], 'artist_precision_at_5')} |",
-        f"| statistics baseline (`--mode stats`), same folds | {_pct(m['stats_baseline_cv'], 'accuracy')} "
-        f"| {_pct(m['stats_baseline_cv'], 'macro_f1')} | {_pct(m['stats_baseline_cv'], 'artist_precision_at_5')} |",
-        f"| msd-musicnn's own tags, all {t['n']} clips | {t['accuracy']:.3f} | {t['macro_f1']:.3f} "
-        f"| {t['artist_precision_at_5']:.3f} |",
+        (f"| this head, 5-fold artist-disjoint CV | {_pct(m['head_cv'], 'accuracy')} | {_pct(m['head_cv'], 'macro_f1')} "
+        f"| {_pct(m['head_cv'], 'artist_precision_at_5')} |"),
+        (f"| statistics baseline (`--mode stats`), same folds | {_pct(m['stats_baseline_cv'], 'accuracy')} "
+        f"| {_pct(m['stats_baseline_cv'], 'macro_f1')} | {_pct(m['stats_baseline_cv'], 'artist_precision_at_5')} |"),
+        (f"| msd-musicnn's own tags, all {t['n']} clips | {t['accuracy']:.3f} | {t['macro_f1']:.3f} "
+        f"| {t['artist_precision_at_5']:.3f} |"),
         "",
         "msd-musicnn tags used for each label: "
         + "; ".join(f"{k}: {', '.join(v)}" for k, v in t["label_coverage"].items())
         + (". A label no tag names is never predicted by the tags." if len(t["label_coverage"]) < len(labels) else "."),
         "",
-        "Reproduce: `python tools/ship_heads.py ../shared/data --out models/`. "
-        "These are development figures: an artist-disjoint part of the dataset is held back and was not used.",
+        ("Reproduce: `python tools/ship_heads.py ../shared/data --out models/`. "
+        "These are development figures: an artist-disjoint part of the dataset is held back and was not used."),
         "",
         "## Licences",
         "",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from functools import cached_property
 from collections.abc import Iterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import mediafile
@@ -158,7 +158,7 @@ class McbrPlugin(BeetsPlugin):
             If a head cannot be found or loaded, or reads another model's embedding.
         """
         try:
-            self.engine.heads
+            _ = self.engine.heads  # loads them
         except McbrError as exc:
             raise ui.UserError(f"mcbr: {exc}") from None
 

@@ -233,7 +233,7 @@ def config_hint(path: str | Path) -> str:
     path = Path(path).resolve()
     card = read_card(path)
     if is_clip_head(card):
-        ((head, labels),) = card["heads"].items()
+        ((head, _labels),) = card["heads"].items()
         kinds = set(card.get("tag_kinds", {}).get(head, {}).values())
         if len(kinds) == 1 and kinds <= {"genre", "mood"}:
             return f"mcbr: {{{kinds.pop()}: {{source: {path}}}}}"

@@ -281,7 +281,6 @@ class TestSimilar(McbrHelper):
         assert "low2" not in self.titles("-n", "5", "title:low1")
 
     def test_no_match_is_a_clear_error(self) -> None:
-
         with pytest.raises(UserError, match="no items match"):
             self.run_command("similar", "title:nothing-like-this")
 
