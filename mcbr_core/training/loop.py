@@ -78,6 +78,7 @@ HEAD_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 CLIP_MODES = ("head", "stats")  # modes fitted in closed form on one vector per clip
 #: Config fields a resumed run may change.
 RESUMABLE = frozenset({"epochs", "patience", "min_delta", "num_workers", "device", "amp", "cache_dir"})
+PRECISE_BN_BATCHES = 100  # batches of training crops that re-estimate BatchNorm statistics after each epoch
 NORM_SAMPLE = 512  # clips the normalisation statistics are fitted on (a seeded sample of the training part)
 
 
@@ -914,6 +915,66 @@ def _train_epoch(ctx: _Context, net: Any, opt: Any, scaler: Any, data: _Crops, p
     return total / max(count, 1)
 
 
+def precise_batchnorm(net: Any, batches: Any) -> int:
+    """Re-estimate every BatchNorm layer's running statistics on ``batches`` ("precise BN").
+
+    Keras' momentum of 0.99 (PyTorch 0.01), which the papers' ports keep, needs
+    thousands of steps to forget the initial statistics (mean 0, variance 1); a small
+    dataset gives tens, and the evaluation-mode network then maps every clip to about
+    the same output. A pass over the training crops with a cumulative average gives
+    the statistics of the current weights. Momentum and train/eval mode are restored.
+
+    Parameters
+    ----------
+    net
+        A ``torch.nn.Module``.
+    batches
+        Iterable of input tensors ``(B, C, F, T)`` on the network's device.
+
+    Returns
+    -------
+    int
+        The number of BatchNorm layers re-estimated (0: nothing to do; no pass is made).
+    """
+    import torch
+
+    layers = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers:
+        return 0
+    momenta, was_training = [m.momentum for m in layers], net.training
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over the pass
+    net.train()
+    with torch.no_grad():
+        for x in batches:
+            net(x)
+    for m, momentum in zip(layers, momenta, strict=True):
+        m.momentum = momentum
+    net.train(was_training)
+    return len(layers)
+
+
+def _precise_batchnorm(ctx: _Context, net: Any, data: _Crops, plan: _Plan, epoch: int) -> None:
+    """:func:`precise_batchnorm` over (at most ``PRECISE_BN_BATCHES`` of) the epoch's training crops."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    c = ctx.config
+    data.epoch = epoch
+    generator = torch.Generator().manual_seed(_sub_seed(c.seed, "precise-bn", plan.fold, epoch))
+    loader = DataLoader(data, batch_size=c.batch_size, shuffle=True, generator=generator, num_workers=c.num_workers,
+                        worker_init_fn=_worker_init, drop_last=len(data) > c.batch_size)  # fmt: skip
+
+    def batches() -> Any:
+        for i, (x, _) in enumerate(loader):
+            if i >= PRECISE_BN_BATCHES:
+                break
+            yield x.to(ctx.device, non_blocking=True)
+
+    precise_batchnorm(net, batches())
+
+
 def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
     """Train (or resume) one fold, keep the best epoch, evaluate it."""
     import torch
@@ -964,6 +1025,7 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
     for epoch in range(start, c.epochs if not stopped else start):
         t0 = time.perf_counter()
         train_loss = _train_epoch(ctx, net, opt, scaler, data, plan, epoch)
+        _precise_batchnorm(ctx, net, data, plan, epoch)
         val = _evaluate(ctx, net, plan.val, norm, embeddings=False) if len(plan.val) else {}
         score = val.get("macro_f1")
         improved = score is None or score > best_score + c.min_delta or best_epoch < 0

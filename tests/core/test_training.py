@@ -342,3 +342,17 @@ def test_train_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         TrainConfig.from_dict({"epoch": 3})
     assert TrainConfig.from_dict(TrainConfig(epochs=3).to_dict()) == TrainConfig(epochs=3)
+
+
+def test_precise_batchnorm_replaces_slow_running_statistics() -> None:
+    from mcbr_core.training.loop import precise_batchnorm
+
+    net = nn.Sequential(nn.BatchNorm2d(2, momentum=0.01), nn.Conv2d(2, 1, 1)).eval()
+    gen = torch.Generator().manual_seed(0)
+    batches = [5.0 + 3.0 * torch.randn(8, 2, 4, 6, generator=gen) for _ in range(5)]
+    assert precise_batchnorm(net, batches) == 1
+    bn = net[0]
+    data = torch.cat(batches)  # (40, 2, 4, 6)
+    assert torch.allclose(bn.running_mean, data.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert bn.running_var.min() > 7.0 and bn.momentum == 0.01 and not net.training  # restored
+    assert precise_batchnorm(nn.Linear(2, 2), batches) == 0
