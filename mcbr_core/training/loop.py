@@ -879,23 +879,30 @@ def _short(metrics: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {f"{prefix}{k}": metrics.get(k) for k in keys}
 
 
-def _train_epoch(ctx: _Context, net: Any, opt: Any, scaler: Any, data: _Crops, plan: _Plan, epoch: int) -> float:
+def _loader(ctx: _Context, data: _Crops, plan: _Plan, epoch: int, purpose: str) -> Any:
+    """A seeded, shuffled loader over the epoch's training crops (``purpose`` seeds the order)."""
     import torch
     from torch.utils.data import DataLoader
 
     c = ctx.config
     data.epoch = epoch
-    generator = torch.Generator().manual_seed(_sub_seed(c.seed, "order", plan.fold, epoch))
-    loader = DataLoader(
+    return DataLoader(
         data,
         batch_size=c.batch_size,
         shuffle=True,
-        generator=generator,
+        generator=torch.Generator().manual_seed(_sub_seed(c.seed, purpose, plan.fold, epoch)),
         num_workers=c.num_workers,
         worker_init_fn=_worker_init,
         drop_last=len(data) > c.batch_size,  # no batch of one (BatchNorm)
         pin_memory=ctx.device.startswith("cuda"),
     )
+
+
+def _train_epoch(ctx: _Context, net: Any, opt: Any, scaler: Any, data: _Crops, plan: _Plan, epoch: int) -> float:
+    import torch
+
+    c = ctx.config
+    loader = _loader(ctx, data, plan, epoch, "order")
     torch.manual_seed(_sub_seed(c.seed, "dropout", plan.fold, epoch))
     loss_fn = _loss_fn(ctx)
     net.train()
@@ -957,14 +964,7 @@ def precise_batchnorm(net: Any, batches: Any) -> int:
 
 def _precise_batchnorm(ctx: _Context, net: Any, data: _Crops, plan: _Plan, epoch: int) -> None:
     """:func:`precise_batchnorm` over (at most ``PRECISE_BN_BATCHES`` of) the epoch's training crops."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    c = ctx.config
-    data.epoch = epoch
-    generator = torch.Generator().manual_seed(_sub_seed(c.seed, "precise-bn", plan.fold, epoch))
-    loader = DataLoader(data, batch_size=c.batch_size, shuffle=True, generator=generator, num_workers=c.num_workers,
-                        worker_init_fn=_worker_init, drop_last=len(data) > c.batch_size)  # fmt: skip
+    loader = _loader(ctx, data, plan, epoch, "precise-bn")
 
     def batches() -> Any:
         for i, (x, _) in enumerate(loader):
