@@ -3,18 +3,20 @@
 
 Usage::
 
-    python bench/results_table.py [--runs runs]
+    python bench/results_table.py [--runs runs] [--write docs/results.md]
 
 Each row reads the ``summary`` line of ``RUN/metrics.jsonl`` written by
 ``mcbr train --folds 5`` (mean and standard deviation over the 5 artist-disjoint test
 folds). A run that is missing or unfinished prints as ``not run``. The run folders and
 the commands that fill them are listed in ``ROWS`` and in docs/results.md.
+``--write`` replaces the table between the ``RESULTS_TABLE`` markers of that file.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 #: (row name, 4Q mood run, Emotify genre run), relative to --runs
@@ -53,16 +55,32 @@ def cell(s: dict | None, key: str) -> str:
     return f"{s['mean'][key]:.3f} ± {s['std'][key]:.3f}"
 
 
+def table(runs: Path) -> str:
+    """The markdown table of every row."""
+    lines = ["| model | 4Q quadrant macro-F1 | Emotify genre accuracy | same-artist P@5, 4Q | same-artist P@5, Emotify |",
+             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for name, q, e in ROWS:
+        sq, se = summary(runs / q), summary(runs / e)
+        lines.append(f"| {name} | {cell(sq, 'macro_f1')} | {cell(se, 'accuracy')} "
+                     f"| {cell(sq, 'artist_precision_at_5')} | {cell(se, 'artist_precision_at_5')} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--write", type=Path, help="markdown file whose RESULTS_TABLE block to replace")
     args = ap.parse_args()
-    print("| model | 4Q quadrant macro-F1 | Emotify genre accuracy | same-artist P@5, 4Q | same-artist P@5, Emotify |")
-    print("|---|---:|---:|---:|---:|")
-    for name, q, e in ROWS:
-        sq, se = summary(args.runs / q), summary(args.runs / e)
-        print(f"| {name} | {cell(sq, 'macro_f1')} | {cell(se, 'accuracy')} | {cell(sq, 'artist_precision_at_5')} "
-              f"| {cell(se, 'artist_precision_at_5')} |")  # fmt: skip
+    text = table(args.runs)
+    if args.write is None:
+        print(text, end="")
+        return
+    doc = args.write.read_text(encoding="utf-8")
+    block = re.compile(r"<!-- RESULTS_TABLE -->.*?<!-- /RESULTS_TABLE -->", re.DOTALL)
+    if not block.search(doc):
+        raise SystemExit(f"{args.write}: no <!-- RESULTS_TABLE --> ... <!-- /RESULTS_TABLE --> block")
+    args.write.write_text(block.sub(lambda _: f"<!-- RESULTS_TABLE -->\n{text}<!-- /RESULTS_TABLE -->", doc),
+                          encoding="utf-8")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1010,7 +1010,7 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
     metrics_log.truncate(plan.fold, start)
     if c.mode in CLIP_MODES and start == 0:  # one closed-form fit instead of epochs
         fit = _fit_logreg(ctx, plan, net, norm)
-        if fit["fitted_on"] == "train+val":  # the validation part is training data now: keep its score from before
+        if _refits_on_val(c, plan):  # the validation part is training data now: keep its score from before
             val = {"macro_f1": fit["val_macro_f1_before_refit"]}
         else:
             val = _evaluate(ctx, net, plan.val, norm, embeddings=False) if len(plan.val) else {}
@@ -1051,7 +1051,7 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
     tensors, _ = load_model(best, device=ctx.device)
     net.load_state_dict(_weights(tensors))
     part, idx = ("test", plan.test) if len(plan.test) else ("val", plan.val)
-    if not len(plan.test) and c.mode in CLIP_MODES and len(plan.val) and len(_c_grid(c)) > 1:
+    if not len(plan.test) and _refits_on_val(c, plan):
         part = "val (in-sample: the head was refitted on it)"
     if not len(idx):
         part, idx = "train", plan.train
@@ -1180,6 +1180,11 @@ def _logreg(ctx: _Context, X: np.ndarray, y: np.ndarray, C: float) -> tuple[np.n
     return W, b, converged
 
 
+def _refits_on_val(config: TrainConfig, plan: _Plan) -> bool:
+    """Whether a closed-form fit chooses C on the validation part and then trains on it too."""
+    return config.mode in CLIP_MODES and len(plan.val) > 0 and len(_c_grid(config)) > 1
+
+
 def _fit_logreg(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> dict[str, Any]:
     """Fit logistic regression on the clip vectors and copy it into the dense head.
 
@@ -1197,31 +1202,31 @@ def _fit_logreg(ctx: _Context, plan: _Plan, net: Any, norm: _Norm) -> dict[str, 
         return np.stack([norm.apply(_load(ctx, int(i))).mean(axis=2).reshape(-1) for i in idx])  # (n, D)
 
     grid = _c_grid(ctx.config)
-    fit_idx, C, selection = plan.train, grid[0], None
+    X, y, C, selection = vectors(plan.train), ctx.y[plan.train], grid[0], None
     if len(grid) > 1 and not len(plan.val):
         C = sorted(grid)[len(grid) // 2]
         log.warning("fold %d: no validation part to choose C on; using C=%g, the middle of the grid", plan.fold, C)
-    if len(grid) > 1 and len(plan.val):
-        X, Xv = vectors(plan.train), vectors(plan.val)
+    if _refits_on_val(ctx.config, plan):
+        Xv = vectors(plan.val)
         scores = []
         for value in grid:
-            W, b, _ = _logreg(ctx, X, ctx.y[plan.train], value)
+            W, b, _ = _logreg(ctx, X, y, value)
             p = Xv @ W.T + b  # (n_val, K) logits: their ranking is all macro-F1 needs
             probs = 1 / (1 + np.exp(-p)) if ctx.multilabel else p
             f1 = M.evaluate(ctx.y[plan.val], probs, labels=ctx.labels, multilabel=ctx.multilabel,
                             threshold=ctx.config.threshold)["macro_f1"]  # fmt: skip
             scores.append(f1)
         C, selection = grid[int(np.argmax(scores))], float(max(scores))
-        fit_idx = np.concatenate([plan.train, plan.val])
+        X, y = np.vstack([X, Xv]), np.concatenate([y, ctx.y[plan.val]])
         log.info("fold %d: C=%g (validation macro-F1 %s over C=%s); refitting on training + validation",
                  plan.fold, C, " ".join(f"{v:.3f}" for v in scores), ",".join(f"{v:g}" for v in grid))  # fmt: skip
-    W, b, converged = _logreg(ctx, vectors(fit_idx), ctx.y[fit_idx], C)
+    W, b, converged = _logreg(ctx, X, y, C)
     if not converged:
         log.warning("logistic regression did not converge (raise arch option max_iter)")
     with torch.no_grad():
         net.out.weight.copy_(torch.from_numpy(W).float())
         net.out.bias.copy_(torch.from_numpy(b).float())
-    return {"C": C, "C_grid": grid, "fitted_on": "train+val" if len(fit_idx) > len(plan.train) else "train",
+    return {"C": C, "C_grid": grid, "fitted_on": "train+val" if selection is not None else "train",
             "val_macro_f1_before_refit": selection}
 
 
