@@ -369,6 +369,17 @@ class WhitellNet(nn.Module):
         self.flat = _SepBlock(bc[-1], c.flat_channels, flat_kernel, "valid", None)
         self.out = nn.Linear(c.flat_channels, c.n_classes)
 
+    @property
+    def trained_branches(self) -> dict[str, str]:
+        """Branches to train before this network, as ``{load_branches argument: architecture}``.
+
+        A TimeFreq with frozen branches stacks trained Time and Freq models; the
+        training loop trains them first on the same data. Empty for the others.
+        """
+        if self.config.variant == "timefreq" and self.config.freeze_branches:
+            return {"time": "whitell_time", "freq": "whitell_freq"}
+        return {}
+
     # -- running ----------------------------------------------------------
 
     def train(self, mode: bool = True) -> WhitellNet:

@@ -945,14 +945,20 @@ def precise_batchnorm(net: Any, batches: Any) -> int:
     """
     import torch
 
-    layers = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    was_training = net.training
+    net.train()  # a network may keep frozen parts in eval mode (Whitell's TimeFreq): leave those alone
+    layers = [
+        m
+        for m in net.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.training
+    ]
     if not layers:
+        net.train(was_training)
         return 0
-    momenta, was_training = [m.momentum for m in layers], net.training
+    momenta = [m.momentum for m in layers]
     for m in layers:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the pass
-    net.train()
     with torch.no_grad():
         for x in batches:
             net(x)
@@ -992,6 +998,8 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
         ctx = _fit_state(ctx, plan)
     norm = _fit_norm(ctx, plan)
     net = _build(ctx, plan.fold).to(ctx.device)
+    if getattr(net, "trained_branches", None):
+        _train_branches(ctx, plan, net, resume=resume)
     if ctx.state is not None and hasattr(net, "init_lookup"):
         net.init_lookup(np.array(ctx.state["centroids"]))  # Zhang et al.: the table starts at the codebook
     start, best_score, best_epoch, bad, stopped = 0, -math.inf, -1, 0, False
@@ -1067,6 +1075,29 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
         evaluated_on=part,
         model_path=best,
     )
+
+
+def _train_branches(ctx: _Context, plan: _Plan, net: Any, *, resume: bool) -> None:
+    """Train the models a stacked network freezes (``net.trained_branches``) on this fold's data.
+
+    Whitell's TimeFreq stacks *trained* Time and Freq models. Each branch is trained
+    here as a run of its own under ``RUN/branches/<name>/``, on the same plan (so no
+    test clip is seen), and its best epoch goes to ``net.load_branches(**weights)``.
+    """
+    from mcbr_core.models.checkpoint import load_model
+
+    weights = {}
+    for name, architecture in net.trained_branches.items():
+        sub_dir = ctx.run_dir / "branches" / name
+        config = replace(ctx.config, architecture=architecture, name=f"{ctx.config.name or ctx.run_dir.name}-{name}")
+        log.info("fold %d: training the %s branch (%s) first", plan.fold, name, architecture)
+        result = _run_fold(replace(ctx, config=config, run_dir=sub_dir, log_path=sub_dir / "metrics.jsonl"), plan,
+                           resume=resume)  # fmt: skip
+        log.info("fold %d: %s branch: %s macro-F1 %s", plan.fold, name, result.evaluated_on,
+                 _fmt(result.metrics.get("macro_f1")))  # fmt: skip
+        tensors, _ = load_model(result.model_path, device=ctx.device)
+        weights[name] = _weights(tensors)
+    net.load_branches(**weights)
 
 
 def _weights(tensors: dict[str, Any]) -> dict[str, Any]:

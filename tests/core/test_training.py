@@ -54,6 +54,35 @@ class TinyCNN(nn.Module):
         return self.out(self.embed(x))
 
 
+class TinyStack(nn.Module):
+    """Two frozen TinyCNNs trained first by the loop (like Whitell's TimeFreq), and a linear head on their logits."""
+
+    trained_branches = {"left": TINY, "right": TINY}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.left, self.right = TinyCNN(config), TinyCNN(config)
+        for p in [*self.left.parameters(), *self.right.parameters()]:
+            p.requires_grad_(False)
+        self.out = nn.Linear(2 * config["n_classes"], config["n_classes"])
+
+    def train(self, mode: bool = True) -> "TinyStack":
+        super().train(mode)
+        self.left.eval()
+        self.right.eval()
+        return self
+
+    def load_branches(self, left: dict, right: dict) -> None:
+        self.left.load_state_dict(left)
+        self.right.load_state_dict(right)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.left(x), self.right(x)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.embed(x))
+
+
 def write_library(folder: Path, *, seconds: float = 1.5) -> Path:
     """A library CSV: 3 genres x 4 artists x 2 tracks of tones; moods; a second genre on some tracks."""
     rows = []
@@ -78,7 +107,9 @@ def toy_plugins():  # noqa: ANN201
     plugins = Plugins((ToyPlugin(),), entry_points=False)
     reset_plugins(plugins)
     register_architecture(TINY, TinyCNN)
+    register_architecture("tiny-stack", TinyStack)
     yield plugins
+    unregister_architecture("tiny-stack")
     unregister_architecture(TINY)
     reset_plugins(None)
 
@@ -356,3 +387,18 @@ def test_precise_batchnorm_replaces_slow_running_statistics() -> None:
     assert torch.allclose(bn.running_mean, data.mean(dim=(0, 2, 3)), atol=1e-5)
     assert bn.running_var.min() > 7.0 and bn.momentum == 0.01 and not net.training  # restored
     assert precise_batchnorm(nn.Linear(2, 2), batches) == 0
+
+
+def test_stacked_network_trains_its_branches_first_on_the_same_fold(tmp_path: Path, toy_plugins: Plugins,
+                                                                   library: Any, cache_dir: Path) -> None:  # fmt: skip
+    result = train(tiny_config(tmp_path, cache_dir, architecture="tiny-stack"), library, plugins=toy_plugins)
+    run = tmp_path / "run"
+    stacked, stacked_card = load_model(result.result.model_path)
+    for name in ("left", "right"):
+        branch, card = load_model(run / "branches" / name / "checkpoints" / "fold0" / "best.safetensors")
+        assert card["architecture"]["family"] == TINY and card["name"] == f"run-{name}"
+        assert card["training"]["data"] == stacked_card["training"]["data"]  # the same parts of the same split
+        # the stacked model holds the trained branch unchanged: frozen, and precise BN leaves it alone
+        assert all(torch.equal(stacked[f"{name}.{k}"], v) for k, v in branch.items())
+        assert not torch.equal(branch["conv.weight"], TinyCNN(
+            {"in_channels": 1, "n_bins": 2, "n_classes": 3}).conv.weight)  # fmt: skip
