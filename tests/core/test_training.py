@@ -12,7 +12,7 @@ import csv
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -57,7 +57,7 @@ class TinyCNN(nn.Module):
 class TinyStack(nn.Module):
     """Two frozen TinyCNNs trained first by the loop (like Whitell's TimeFreq), and a linear head on their logits."""
 
-    trained_branches = {"left": TINY, "right": TINY}
+    trained_branches: ClassVar[dict[str, str]] = {"left": TINY, "right": TINY}
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
@@ -66,7 +66,7 @@ class TinyStack(nn.Module):
             p.requires_grad_(False)
         self.out = nn.Linear(2 * config["n_classes"], config["n_classes"])
 
-    def train(self, mode: bool = True) -> "TinyStack":
+    def train(self, mode: bool = True) -> TinyStack:
         super().train(mode)
         self.left.eval()
         self.right.eval()
