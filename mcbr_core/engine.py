@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcbr_core import tagging
+from mcbr_core.errors import ConfigError
 from mcbr_core.models.checkpoint import read_card
 from mcbr_core.models.shipped import resolve_model
 from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, TagSettings
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mcbr_core.analysis import Analysis
     from mcbr_core.models.clip_head import ClipHead
     from mcbr_core.plugins import Plugins
@@ -170,11 +173,31 @@ class Engine:
 
     def tags(self, analysis: Analysis) -> Tags:
         """Genres, moods and score attributes from an analysis."""
-        scored = tagging.scored_labels(analysis.scores, self.card.get("tag_kinds", {}))
+        return self._tags(analysis.scores, analysis.embedding)
+
+    @property
+    def tags_from_embedding(self) -> bool:
+        """Whether clip heads tag every kind, so a stored embedding is enough to tag an item again."""
+        return set(self.sources) >= set(tagging.KINDS)
+
+    def tags_of_embedding(self, embedding: np.ndarray) -> Tags:
+        """Genres, moods and scores from a stored clip embedding ``[shape=(D,)]``.
+
+        Raises
+        ------
+        ConfigError
+            If a kind takes the model's own tags (``source: model``): those need the audio.
+        """
+        if not self.tags_from_embedding:
+            raise ConfigError("tagging from a stored embedding needs a clip head for every kind")
+        return self._tags({}, embedding)
+
+    def _tags(self, scores: dict[str, dict[str, float]], embedding: np.ndarray) -> Tags:
+        scored = tagging.scored_labels(scores, self.card.get("tag_kinds", {}))
         if self.sources:  # a clip head replaces the model's own tags of its kind
             scored = [s for s in scored if s.kind not in self.sources]
             for kind, head in self.heads.items():
-                scored += [tagging.Scored(kind, label, p) for label, p in head.scores(analysis.embedding).items()]
+                scored += [tagging.Scored(kind, label, p) for label, p in head.scores(embedding).items()]
         return Tags(
             genres=tagging.choose(scored, "genre", self.tag_settings),
             moods=tagging.choose(scored, "mood", self.tag_settings),

@@ -85,3 +85,30 @@ def make_toy_model(path: Path) -> Path:
             "embedding": {"dim": 2, "layer": "features", "metric": "euclidean"},
         },
     )
+
+
+def make_toy_head(path: Path, kind: str, labels: tuple[str, str]) -> Path:
+    """A clip-head file on the toy model's embedding: ``labels[0]`` above a 1.6-kHz centroid, ``labels[1]`` below."""
+    weight = np.array([[4.0, 0.0], [-4.0, 0.0]], dtype=np.float32)  # (K=2, D=2); the centroid is in kHz
+    bias = np.array([-6.4, 6.4], dtype=np.float32)
+    return save_model(
+        path,
+        {"out.weight": weight, "out.bias": bias},
+        {
+            "id": f"toy-{kind}-head-1",
+            "name": f"toy-{kind}-head",
+            "backend": "trained",
+            "architecture": {"family": "dense-head", "config": {"in_features": 2, "n_classes": 2, "hidden": 0}},
+            "features": {
+                "extractor": "toy-features",
+                "version": "1",
+                "config": {},
+                "pool": "clip",
+                "embedding_of": {"model": "toy", "id": "toy-1", "layer": "features, clip mean"},
+            },
+            "heads": {kind: list(labels)},
+            "tag_kinds": {kind: dict.fromkeys(labels, kind)},
+            "activation": {kind: "softmax"},
+            "embedding": {"dim": 2, "layer": "input", "metric": "euclidean"},
+        },
+    )

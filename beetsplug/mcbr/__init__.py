@@ -166,6 +166,26 @@ class McbrPlugin(BeetsPlugin):
         """Analyse one item (see ``analyze_items``)."""
         return next(self.analyze_items([item], persist=persist))[1]
 
+    def retag_item(self, item: Item) -> Tags:
+        """Tag ``item`` again from its stored embedding (new clip heads, unchanged audio).
+
+        Sets the item's fields (not stored, not written), like an analysis.
+
+        Raises
+        ------
+        McbrError
+            If the store has no embedding of the item by the configured model, or a
+            kind takes the model's own tags (see ``Engine.tags_from_embedding``).
+        """
+        engine = self.engine
+        embedding = engine.store.get(item.id, engine.model_id)
+        if embedding is None:
+            raise McbrError(f"{item.filepath}: no stored embedding by {engine.model_id}")
+        tags = engine.tags_of_embedding(embedding)
+        self.apply_tags(item, tags)
+        item["mcbr_heads"] = engine.heads_id
+        return tags
+
     def _fail(self, item: Item, reason: str) -> None:
         self._log.error("{}: {}", item.filepath, reason)
         item["mcbr_status"] = "failed"

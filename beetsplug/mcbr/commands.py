@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from beets import ui
 from beets.util import syspath
@@ -60,32 +60,82 @@ class Progress:
             sys.stderr.flush()
 
 
-def is_current(plugin: McbrPlugin, item: Item) -> bool:
-    """Whether ``item`` was analysed by the configured model and heads, and its file has not changed since."""
+ANALYSE, RETAG, CURRENT = "analyse", "retag", "current"
+
+
+def freshness(plugin: McbrPlugin, item: Item) -> str:
+    """What ``item`` needs under the configured model and clip heads.
+
+    Returns
+    -------
+    str
+        ``current``: analysed by this model and these heads, and the file has not
+        changed (a failed item stays failed until its file changes); ``retag``:
+        only the clip heads changed and they tag every kind, so the stored embedding
+        is enough; ``analyse``: the audio must go through the model again.
+    """
     engine = plugin.engine
     if item.get("mcbr_model") != engine.model_id:
-        return False
+        return ANALYSE
     try:
         mtime = os.stat(syspath(item.path)).st_mtime
-    except OSError:
-        return item.get("mcbr_status") == "failed"  # a missing file stays failed until it reappears
+    except OSError:  # a missing file stays failed until it reappears
+        return CURRENT if item.get("mcbr_status") == "failed" else ANALYSE
     if item.get("mcbr_status") == "failed":
-        return same_mtime(item.get("mcbr_mtime"), mtime)
-    if item.get("mcbr_heads", "") != engine.heads_id:  # tagged by other clip heads
-        return False
+        return CURRENT if same_mtime(item.get("mcbr_mtime"), mtime) else ANALYSE
     row = engine.store.row(item.id, engine.model_id)
-    return row is not None and row.feature_version == engine.feature_version and same_mtime(row.mtime, mtime)
+    if row is None or row.feature_version != engine.feature_version or not same_mtime(row.mtime, mtime):
+        return ANALYSE
+    if item.get("mcbr_heads", "") == engine.heads_id:
+        return CURRENT
+    return RETAG if engine.tags_from_embedding else ANALYSE
 
 
-def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> tuple[int, int, int]:
-    """Analyse items, set and write their tags; returns (analysed, skipped, failed)."""
+def is_current(plugin: McbrPlugin, item: Item) -> bool:
+    """Whether ``item`` was analysed by the configured model and heads, and its file has not changed since."""
+    return freshness(plugin, item) == CURRENT
+
+
+class Counts(NamedTuple):
+    """What one ``beet mcbr`` run did."""
+
+    analysed: int
+    retagged: int
+    skipped: int
+    failed: int
+
+
+def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> Counts:
+    """Analyse (or re-tag from stored embeddings) items, set and write their tags."""
     write = plugin.should_write(opts.write)
     plugin.check_sources()  # a wrong source stops here, before any item is judged or marked failed
-    todo = [i for i in items if opts.force or not is_current(plugin, i)]
-    skipped = len(items) - len(todo)
+    state = {i.id: ANALYSE if opts.force else freshness(plugin, i) for i in items}
+    todo = [i for i in items if state[i.id] == ANALYSE]
+    retag = [i for i in items if state[i.id] == RETAG]
+    before = {item.id: item.copy() for item in todo + retag}
+
+    def finish(item: Item) -> None:
+        if opts.pretend:
+            ui.show_model_changes(item, before[item.id], fields=["genres", "mood"], always=True)
+            return
+        if not opts.quiet:
+            ui.show_model_changes(item, before[item.id], fields=["genres", "mood"])
+        if write:
+            plugin.write_fields(item)
+        item.store()
+
+    retagged = 0
+    for item in retag:  # new clip heads, same audio: no decoding, no network
+        try:
+            plugin.retag_item(item)
+        except McbrError as exc:
+            plugin._log.debug("{}; analysing it again", exc)
+            todo.append(item)
+            continue
+        retagged += 1
+        finish(item)
     failed = 0
     progress = Progress(len(todo), enabled=not opts.quiet)
-    before = {item.id: item.copy() for item in todo}
     try:
         for item, tags in plugin.analyze_items(todo, persist=not opts.pretend):
             progress.step(item.filepath.name)
@@ -95,17 +145,10 @@ def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: Ana
                     item.store()
                 continue
             progress.close()
-            if opts.pretend:
-                ui.show_model_changes(item, before[item.id], fields=["genres", "mood"], always=True)
-                continue
-            if not opts.quiet:
-                ui.show_model_changes(item, before[item.id], fields=["genres", "mood"])
-            if write:
-                plugin.write_fields(item)
-            item.store()
+            finish(item)
     finally:
         progress.close()
-    return len(todo) - failed, skipped, failed
+    return Counts(len(todo) - failed, retagged, len(items) - len(todo) - retagged, failed)
 
 
 def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -136,12 +179,14 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
             raise ui.UserError("mcbr: no items match the query")
         try:
             with plugin.run_lock():
-                done, skipped, failed = analyze_items(plugin, lib, items, opts)
+                counts = analyze_items(plugin, lib, items, opts)
         except McbrError as exc:
             raise ui.UserError(f"mcbr: {exc}") from None
-        if not opts.quiet or failed:
+        if not opts.quiet or counts.failed:
             verb = "would analyse" if opts.pretend else "analysed"
-            ui.print_(f"mcbr: {verb} {done}, skipped {skipped} up to date, {failed} failed")
+            retagged = f"re-tagged {counts.retagged} from stored embeddings, " if counts.retagged else ""
+            ui.print_(f"mcbr: {verb} {counts.analysed}, {retagged}skipped {counts.skipped} up to date, "
+                      f"{counts.failed} failed")  # fmt: skip
 
     cmd.func = func
     return cmd
@@ -185,7 +230,8 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
             removed += engine.store.remove([item_id], model_id=model_id)
         todo = [items[i] for i in report.missing + report.changed if mtimes[i] is not None]
         opts.force = True
-        done, _, bad = analyze_items(plugin, lib, todo, opts) if todo else (0, 0, 0)
+        counts = analyze_items(plugin, lib, todo, opts) if todo else Counts(0, 0, 0, 0)
+        done, bad = counts.analysed, counts.failed
         engine.neighbours.index(rebuild=True)
         plugin._touched_store = False  # noqa: SLF001 - the index was just rebuilt
         ui.print_(f"mcbr: removed {removed} embeddings, analysed {done} items ({bad} failed), rebuilt the index")

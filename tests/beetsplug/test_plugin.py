@@ -14,7 +14,7 @@ from beets.ui import UserError
 
 from mcbr_core.plugins import Plugins, reset_plugins
 from tests.audiogen import tone, write_audio
-from tests.toymodel import ToyPlugin, make_toy_model
+from tests.toymodel import ToyPlugin, make_toy_head, make_toy_model
 
 HIGH, LOW = 2500.0, 300.0  # toy model: centroid above 1.6 kHz -> Rock/Happy, below -> Jazz/Sad
 
@@ -179,6 +179,32 @@ class TestCommands(McbrHelper):
         item.store()
         assert "analysed 1, skipped 1" in self.run_with_output("mcbr")
         assert self.lib.items("title:hi").get()["mcbr_heads"] == ""
+
+    def test_new_clip_heads_retag_from_stored_embeddings_without_decoding(self) -> None:
+        self.add_tracks(("hi", HIGH), ("lo", LOW))
+        self.run_with_output("mcbr")
+        assert self.file_tags("hi").genres == ["Rock"]
+        for kind, labels in (("genre", ("Electronic", "Folk")), ("mood", ("Tense", "Calm"))):
+            self.config["mcbr"][kind] = {"source": str(make_toy_head(self.temp_path / f"{kind}.safetensors", kind,
+                                                                     labels))}  # fmt: skip
+        self.unload_plugins()
+        self.load_plugins()
+        for item in self.lib.items():  # the audio cannot be decoded now: a re-analysis would fail
+            item.filepath.write_bytes(b"not audio")
+            item["mcbr_mtime"] = item.filepath.stat().st_mtime
+            item.store()
+        from mcbr_core.store.embeddings import EmbeddingStore
+
+        with EmbeddingStore(self.temp_path / "mcbr.db") as store:  # file changes are judged by the store's mtime
+            for item in self.lib.items():
+                store.set_path(item.id, bytes(item.path), item.filepath.stat().st_mtime)
+        out = self.run_with_output("mcbr", "-W")
+        assert "analysed 0, re-tagged 2 from stored embeddings, skipped 0" in out
+        hi, lo = self.lib.items("title:hi").get(), self.lib.items("title:lo").get()
+        assert hi.genres == ["Electronic"] and hi["mood"] == "Tense" and lo.genres == ["Folk"]
+        assert hi["mcbr_heads"] == "genre=toy-genre-head-1,mood=toy-mood-head-1" and hi["mcbr_status"] == "ok"
+        assert "mcbr_genre_rock" not in hi and float(hi["mcbr_genre_electronic"]) > 0.9
+        assert "analysed 0, skipped 2" in self.run_with_output("mcbr")
 
     def test_a_wrong_source_stops_the_run_without_failing_items(self) -> None:
         self.add_tracks(("hi", HIGH))
