@@ -305,12 +305,17 @@ class FeatureCache:
             self._write_atomic(key_file, json.dumps(key, indent=2, sort_keys=True, default=str).encode())
 
     def path(self, clip: Clip) -> Path:
-        """The ``.npy`` file of a clip (named after its id and its file's path, size and mtime)."""
+        """The ``.npy`` file of a clip (named after its id and its file's real path, size and mtime).
+
+        The path is resolved, so a dataset reached by another relative or linked path
+        hits the same entries.
+        """
+        real = os.path.realpath(clip.path)
         try:
-            st = os.stat(clip.path)
-            stamp = f"{clip.path}|{st.st_size}|{st.st_mtime_ns}"
+            st = os.stat(real)
+            stamp = f"{real}|{st.st_size}|{st.st_mtime_ns}"
         except OSError:
-            stamp = str(clip.path)
+            stamp = real
         digest = hashlib.sha1(stamp.encode()).hexdigest()[:10]
         return self.dir / f"{_safe(clip.id)}-{digest}.npy"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -202,6 +203,10 @@ def test_feature_cache_computes_once_then_memory_maps(tmp_path: Path, toy_plugin
     assert not list(cache.dir.glob(".*.tmp")) and json.loads((cache.folder / "key.json").read_text())["name"] == "toy-features"
     other = FeatureCache(ExtractorSource("toy-features", {}, plugins=toy_plugins, max_seconds=0.5), root=tmp_path)
     assert other.folder != cache.folder  # another excerpt length is another key
+    link = tmp_path / "linked"
+    link.symlink_to(clips[0].path.parent)
+    for alias in (link / clips[0].path.name, Path(os.path.relpath(clips[0].path))):  # the same file, other paths
+        assert again.path(replace(clips[0], path=alias)) == again.path(clips[0])
 
 
 def test_feature_cache_remembers_failures(tmp_path: Path, toy_plugins: Plugins) -> None:
