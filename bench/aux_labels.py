@@ -15,8 +15,7 @@ the embedding. At inference only the audio is needed.
 Protocol as ``mcbr train --mode head --folds 5``: the same 5 artist-disjoint folds,
 C chosen on the validation fold from 0.001-1, refitted on training + validation
 (the ridge too). Reads msd-musicnn's per-patch embeddings of the plugin's analysis
-windows from the training feature cache (computed on first use; run from the
-repository root so the dataset path matches the training runs' cache entries).
+windows from the training feature cache (computed on first use).
 """
 
 from __future__ import annotations
