@@ -184,7 +184,8 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
             raise ui.UserError(f"mcbr: {exc}") from None
         if not opts.quiet or counts.failed:
             verb = "would analyse" if opts.pretend else "analysed"
-            retagged = f"re-tagged {counts.retagged} from stored embeddings, " if counts.retagged else ""
+            retag_verb = "would re-tag" if opts.pretend else "re-tagged"
+            retagged = f"{retag_verb} {counts.retagged} from stored embeddings, " if counts.retagged else ""
             ui.print_(f"mcbr: {verb} {counts.analysed}, {retagged}skipped {counts.skipped} up to date, "
                       f"{counts.failed} failed")  # fmt: skip
 
