@@ -176,7 +176,7 @@ class Engine:
         return self._tags(analysis.scores, analysis.embedding)
 
     @property
-    def tags_from_embedding(self) -> bool:
+    def can_tag_from_embedding(self) -> bool:
         """Whether clip heads tag every kind, so a stored embedding is enough to tag an item again."""
         return set(self.sources) >= set(tagging.KINDS)
 
@@ -188,7 +188,7 @@ class Engine:
         ConfigError
             If a kind takes the model's own tags (``source: model``): those need the audio.
         """
-        if not self.tags_from_embedding:
+        if not self.can_tag_from_embedding:
             raise ConfigError("tagging from a stored embedding needs a clip head for every kind")
         return self._tags({}, embedding)
 

@@ -175,7 +175,7 @@ class McbrPlugin(BeetsPlugin):
         ------
         McbrError
             If the store has no embedding of the item by the configured model, or a
-            kind takes the model's own tags (see ``Engine.tags_from_embedding``).
+            kind takes the model's own tags (see ``Engine.can_tag_from_embedding``).
         """
         engine = self.engine
         embedding = engine.store.get(item.id, engine.model_id)

@@ -88,7 +88,7 @@ def freshness(plugin: McbrPlugin, item: Item) -> str:
         return ANALYSE
     if item.get("mcbr_heads", "") == engine.heads_id:
         return CURRENT
-    return RETAG if engine.tags_from_embedding else ANALYSE
+    return RETAG if engine.can_tag_from_embedding else ANALYSE
 
 
 def is_current(plugin: McbrPlugin, item: Item) -> bool:
