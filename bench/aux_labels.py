@@ -79,7 +79,7 @@ def main(data: Path) -> None:
             v = (f + 1) % 5
             tr, va, te = (folds != f) & (folds != v), folds == v, folds == f
 
-            def fit(rows: np.ndarray, C: float):  # noqa: ANN202
+            def fit(rows: np.ndarray, C: float):
                 feats = features(rows)
                 sc = StandardScaler().fit(feats(rows))
                 model = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(feats(rows)), y[rows])

@@ -77,7 +77,7 @@ def extract(kind: str, root: Path, task: str, out: Path) -> None:
 class Top:
     """The trainable top of musicnn: mid-end layers 2-3, back-end, a new output layer."""
 
-    def __new__(cls, net, n_classes: int):  # noqa: ANN001, ANN204
+    def __new__(cls, net, n_classes: int):
         import torch
         from torch import nn
 
@@ -134,7 +134,7 @@ def main(data: Path, kind: str, task: str) -> None:
     torch.manual_seed(0)
     print(f"{kind} {task}: {n} clips, {len(owner)} patches, classes {classes}", flush=True)
 
-    def clip_probs(top, clips: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    def clip_probs(top, clips: np.ndarray) -> np.ndarray:
         top.eval()
         out = []
         with torch.inference_mode():
@@ -143,7 +143,7 @@ def main(data: Path, kind: str, task: str) -> None:
                 out.append(torch.softmax(top(m1_all[r].float(), fep_all[r]), dim=1).mean(0).numpy())
         return np.array(out)
 
-    def clip_embeddings(top, clips: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    def clip_embeddings(top, clips: np.ndarray) -> np.ndarray:
         top.eval()
         with torch.inference_mode():
             return np.array([top.embed(m1_all[rows_of[i]].float(), fep_all[rows_of[i]]).mean(0).numpy() for i in clips])
@@ -155,10 +155,10 @@ def main(data: Path, kind: str, task: str) -> None:
         v = (f + 1) % 5
         tr, va, te = np.flatnonzero((folds != f) & (folds != v)), np.flatnonzero(folds == v), np.flatnonzero(folds == f)
         # the clip head's protocol
-        def logreg(rows: np.ndarray, C: float):  # noqa: ANN202
+        def logreg(rows: np.ndarray, C: float):
             sc = StandardScaler().fit(emb[rows])
             m = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(emb[rows]), y[rows])
-            return lambda r: m.predict(sc.transform(emb[r]))
+            return lambda part: m.predict(sc.transform(emb[part]))
         C = max([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0], key=lambda c: f1_score(y[va], logreg(tr, c)(va), average="macro"))
         p = logreg(np.concatenate([tr, va]), C)(te)
         head_scores.append((f1_score(y[te], p, average="macro"), accuracy_score(y[te], p)))
