@@ -998,14 +998,15 @@ def _run_fold(ctx: _Context, plan: _Plan, *, resume: bool) -> FoldResult:
         ctx = _fit_state(ctx, plan)
     norm = _fit_norm(ctx, plan)
     net = _build(ctx, plan.fold).to(ctx.device)
-    if getattr(net, "trained_branches", None):
+    resuming = resume and state_path.exists() and last.exists()
+    if getattr(net, "trained_branches", None) and not resuming:  # a resumed network's checkpoint holds them
         _train_branches(ctx, plan, net, resume=resume)
     if ctx.state is not None and hasattr(net, "init_lookup"):
         net.init_lookup(np.array(ctx.state["centroids"]))  # Zhang et al.: the table starts at the codebook
     start, best_score, best_epoch, bad, stopped = 0, -math.inf, -1, 0, False
     opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=ctx.amp and not torch.cuda.is_bf16_supported())
-    if resume and state_path.exists() and last.exists():
+    if resuming:
         tensors, _ = load_model(last, device=ctx.device)
         net.load_state_dict(_weights(tensors))
         state = torch.load(state_path, map_location=ctx.device, weights_only=True)

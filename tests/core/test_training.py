@@ -396,8 +396,12 @@ def test_precise_batchnorm_replaces_slow_running_statistics() -> None:
 
 def test_stacked_network_trains_its_branches_first_on_the_same_fold(tmp_path: Path, toy_plugins: Plugins,
                                                                    library: Any, cache_dir: Path) -> None:  # fmt: skip
-    result = train(tiny_config(tmp_path, cache_dir, architecture="tiny-stack"), library, plugins=toy_plugins)
+    config = tiny_config(tmp_path, cache_dir, architecture="tiny-stack")
+    result = train(config, library, plugins=toy_plugins)
     run = tmp_path / "run"
+    logs = {name: (run / "branches" / name / "metrics.jsonl").read_text() for name in ("left", "right")}
+    train(replace(config, epochs=3), library, plugins=toy_plugins, resume=True)  # one more epoch of the head
+    assert logs == {name: (run / "branches" / name / "metrics.jsonl").read_text() for name in logs}  # branches as they were
     stacked, stacked_card = load_model(result.result.model_path)
     for name in ("left", "right"):
         branch, card = load_model(run / "branches" / name / "checkpoints" / "fold0" / "best.safetensors")
