@@ -32,22 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 EPOCHS, PATIENCE, LR, BATCH = 15, 4, 1e-3, 32
 
 
-def extract(kind: str, root: Path, task: str, out: Path) -> None:
+def extract(net, kind: str, root: Path, task: str, out: Path) -> None:
     import torch
 
     from mcbr_core.audio.decode import PyAVDecoder, SoundfileDecoder, load_audio
     from mcbr_core.features.musicnn_mel import MusicnnMel
     from mcbr_core.features.patches import patches
-    from mcbr_core.models.checkpoint import load_model
-    from mcbr_core.models.musicnn import Musicnn, MusicnnConfig
-    from mcbr_core.models.shipped import resolve_model
+    from mcbr_core.models.musicnn import pool_max_mean
     from mcbr_core.training.datasets.builtin import load_dataset
     from mcbr_core.training.splits import group_key
 
-    tensors, card = load_model(resolve_model("msd-musicnn"))
-    net = Musicnn(MusicnnConfig.from_dict(card["architecture"]["config"]))
-    net.load_state_dict(tensors)
-    net.eval()
     ds = load_dataset(kind, root)
     mel, decoders = MusicnnMel(), [SoundfileDecoder(), PyAVDecoder()]
     m1s, fepools, owner, labels, groups = [], [], [], [], []
@@ -60,10 +54,9 @@ def extract(kind: str, root: Path, task: str, out: Path) -> None:
             continue
         x = torch.from_numpy(patches(mel(y), patch_frames=187, hop=187))  # (B, 1, 96, 187)
         with torch.inference_mode():
-            h = net.bn_in(x.transpose(2, 3))
-            fe = torch.cat([b(h) for b in net.timbral] + [b(h) for b in net.temporal], dim=1)  # (B, 561, T)
+            fe = net.front_end(x)  # (B, 561, T)
             m1 = net.midend[0](fe)  # (B, 64, T)
-        fepools.append(torch.stack([fe.amax(dim=2), fe.mean(dim=2)], dim=2).reshape(len(x), -1).numpy())  # (B, 1122)
+        fepools.append(pool_max_mean(fe).numpy())  # (B, 1122)
         m1s.append(m1.numpy().astype(np.float16))
         owner += [len(labels)] * len(x)
         labels.append(clip.labels[task][0])
@@ -81,6 +74,8 @@ class Top:
         import torch
         from torch import nn
 
+        from mcbr_core.models.musicnn import Musicnn, pool_max_mean
+
         class _Top(nn.Module):
             def __init__(self) -> None:
                 super().__init__()
@@ -93,10 +88,8 @@ class Top:
             def embed(self, m1: torch.Tensor, fepool: torch.Tensor) -> torch.Tensor:
                 m2 = self.mid[0](m1) + m1
                 m3 = self.mid[1](m2) + m2
-                z = torch.cat([m1, m2, m3], dim=1)  # (B, 192, T)
-                zp = torch.stack([z.amax(dim=2), z.mean(dim=2)], dim=2).reshape(len(z), -1)  # (B, 384)
-                pooled = torch.cat([fepool, zp], dim=1)  # (B, 1506), musicnn's order
-                return self.bn_dense(torch.relu(self.dense(self.bn_pool(pooled))))  # (B, 200)
+                pooled = torch.cat([fepool, pool_max_mean(torch.cat([m1, m2, m3], dim=1))], dim=1)  # (B, 1506)
+                return Musicnn.embed_pooled(self, pooled)  # (B, 200), through this copy's layers
 
             def forward(self, m1: torch.Tensor, fepool: torch.Tensor) -> torch.Tensor:
                 return self.out(self.drop(self.embed(m1, fepool)))
@@ -110,16 +103,16 @@ def main(data: Path, kind: str, task: str) -> None:
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.preprocessing import StandardScaler
 
-    from mcbr_core.models.checkpoint import load_model
-    from mcbr_core.models.musicnn import Musicnn, MusicnnConfig
+    from mcbr_core.models.musicnn import load_musicnn
     from mcbr_core.models.shipped import resolve_model
     from mcbr_core.training.splits import grouped_folds
 
     warnings.filterwarnings("ignore")
     cache = Path(".cache/finetune-top") / f"{kind}-{task}.npz"
     cache.parent.mkdir(parents=True, exist_ok=True)
+    net, _ = load_musicnn(resolve_model("msd-musicnn"))
     if not cache.exists():
-        extract(kind, data / kind, task, cache)
+        extract(net, kind, data / kind, task, cache)
     d = np.load(cache)
     m1_all, fep_all, owner = torch.from_numpy(d["m1"]), torch.from_numpy(d["fepool"]), d["owner"]
     classes = sorted(set(d["labels"].tolist()))
@@ -127,10 +120,6 @@ def main(data: Path, kind: str, task: str) -> None:
     n = len(y)
     folds = grouped_folds(list(d["groups"]), np.eye(len(classes))[y], 5, seed=0)
     rows_of = [np.flatnonzero(owner == i) for i in range(n)]
-    tensors, card = load_model(resolve_model("msd-musicnn"))
-    net = Musicnn(MusicnnConfig.from_dict(card["architecture"]["config"]))
-    net.load_state_dict(tensors)
-    net.eval()
     torch.manual_seed(0)
     print(f"{kind} {task}: {n} clips, {len(owner)} patches, classes {classes}", flush=True)
 

@@ -36,28 +36,15 @@ def extract(kind: str, root: Path, out: Path) -> None:
     from mcbr_core.audio.decode import PyAVDecoder, SoundfileDecoder, load_audio
     from mcbr_core.features.musicnn_mel import MusicnnMel
     from mcbr_core.features.patches import patches
-    from mcbr_core.models.checkpoint import load_model
-    from mcbr_core.models.musicnn import Musicnn, MusicnnConfig
+    from mcbr_core.models.musicnn import Musicnn, load_musicnn
     from mcbr_core.models.shipped import resolve_model
     from mcbr_core.training.datasets.builtin import load_dataset
 
-    nets = {}
-    for name in ("msd-musicnn", "mtt-musicnn"):
-        tensors, card = load_model(resolve_model(name))
-        net = Musicnn(MusicnnConfig.from_dict(card["architecture"]["config"]))
-        net.load_state_dict(tensors)
-        nets[name[:3]] = net.eval()
+    nets = {name[:3]: load_musicnn(resolve_model(name))[0] for name in ("msd-musicnn", "mtt-musicnn")}
 
     def run(net: Musicnn, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        # musicnn's forward, keeping the pooled features on the way
-        h = net.bn_in(x.transpose(2, 3))  # (B, 1, T, F)
-        fe = torch.cat([b(h) for b in net.timbral] + [b(h) for b in net.temporal], dim=1)  # (B, 561, T)
-        m1 = net.midend[0](fe)
-        m2 = net.midend[1](m1) + m1
-        m3 = net.midend[2](m2) + m2
-        z = torch.cat([fe, m1, m2, m3], dim=1)  # (B, 753, T)
-        pooled = torch.stack([z.amax(dim=2), z.mean(dim=2)], dim=2).reshape(z.shape[0], -1)  # (B, 1506)
-        emb = net.bn_dense(torch.relu(net.dense(net.bn_pool(pooled))))  # (B, 200)
+        pooled = net.pooled(x)  # (B, 1506)
+        emb = net.embed_pooled(pooled)  # (B, 200)
         return pooled, emb, torch.sigmoid(net.out(emb))
 
     ds = load_dataset(kind, root)

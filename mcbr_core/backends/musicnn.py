@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from mcbr_core.backends.base import Inference
-from mcbr_core.errors import ModelError
 from mcbr_core.hookspecs import Register, hookimpl
 
 
@@ -30,20 +29,12 @@ class MusicnnBackend:
     def __init__(self, *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> None:
         import torch
 
-        from mcbr_core.models.checkpoint import load_model
-        from mcbr_core.models.musicnn import Musicnn, MusicnnConfig
+        from mcbr_core.models.musicnn import load_musicnn
 
-        tensors, card = load_model(model, device="cpu")
-        try:
-            config = MusicnnConfig(**card["architecture"]["config"])
-        except TypeError as exc:
-            raise ModelError(f"{model}: architecture config does not fit musicnn ({exc})") from exc
-        net = Musicnn(config)
-        missing, unexpected = net.load_state_dict(tensors, strict=False)
-        if missing or unexpected:
-            raise ModelError(f"{model}: weights do not fit musicnn (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        net, card = load_musicnn(model)
+        config = net.config
         self._torch = torch
-        self._net = net.to(device).eval()
+        self._net = net.to(device)
         self._device = device
         self.batch_size = int(options.get("batch_size", 0)) or (2 if device == "cpu" else 64)
         self.model_id: str = card["id"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Musicnn", "MusicnnConfig", "state_dict_from_tf"]
+__all__ = ["Musicnn", "MusicnnConfig", "load_musicnn", "state_dict_from_tf"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,13 @@ class Musicnn(nn.Module):
         self.bn_dense = nn.BatchNorm1d(cfg.dense_units, eps=eps)
         self.out = nn.Linear(cfg.dense_units, cfg.n_labels)
 
+    def front_end(self, x: torch.Tensor) -> torch.Tensor:
+        """The timbral and temporal front-end ``[shape=(B, 561, T)]`` of patches ``[shape=(B, 1, n_mels, T)]``."""
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.config.n_mels:
+            raise ValueError(f"expected input of shape (B, 1, {self.config.n_mels}, T), got {tuple(x.shape)}")
+        x = self.bn_in(x.transpose(2, 3))  # (B, 1, T, F)
+        return torch.cat([blk(x) for blk in self.timbral] + [blk(x) for blk in self.temporal], dim=1)
+
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and penultimate embedding in one pass.
 
@@ -210,20 +218,24 @@ class Musicnn(nn.Module):
             ``[shape=(B, dense_units)]``, the output of the BatchNorm after the
             first dense layer (musicnn's "penultimate").
         """
-        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != self.config.n_mels:
-            raise ValueError(f"expected input of shape (B, 1, {self.config.n_mels}, T), got {tuple(x.shape)}")
-        x = self.bn_in(x.transpose(2, 3))  # (B, 1, T, F)
-        fe = torch.cat(
-            [blk(x) for blk in self.timbral] + [blk(x) for blk in self.temporal], dim=1
-        )  # (B, 561, T)
+        emb = self.embed_pooled(self.pooled(x))  # (B, 200)
+        return self.out(emb), emb
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Front-end and mid-end features pooled over time, ``[shape=(B, 1506)]``.
+
+        Max and mean of each of the 753 channels, interleaved ``(max_0, mean_0,
+        max_1, ...)``: the back-end's input (musicnn's "max_pool" layer and its mean).
+        """
+        fe = self.front_end(x)  # (B, 561, T)
         m1 = self.midend[0](fe)  # (B, 64, T)
         m2 = self.midend[1](m1) + m1  # (B, 64, T)
         m3 = self.midend[2](m2) + m2  # (B, 64, T)
-        h = torch.cat([fe, m1, m2, m3], dim=1)  # (B, 753, T)
-        pooled = torch.stack([h.amax(dim=2), h.mean(dim=2)], dim=2)  # (B, 753, 2): max, mean
-        pooled = pooled.reshape(pooled.shape[0], -1)  # (B, 1506): max_0, mean_0, max_1, ...
-        emb = self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))  # (B, 200)
-        return self.out(emb), emb
+        return pool_max_mean(torch.cat([fe, m1, m2, m3], dim=1))  # (B, 1506)
+
+    def embed_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The penultimate embedding ``[shape=(B, dense_units)]`` of :meth:`pooled` features."""
+        return self.bn_dense(F.relu(self.dense(self.bn_pool(pooled))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Tag logits ``[shape=(B, n_labels)]`` for patches ``[shape=(B, 1, F, T)]`` (no sigmoid)."""
@@ -232,6 +244,34 @@ class Musicnn(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate embedding ``[shape=(B, dense_units)]`` for patches ``[shape=(B, 1, F, T)]``."""
         return self.forward_features(x)[1]
+
+
+def pool_max_mean(h: torch.Tensor) -> torch.Tensor:
+    """Max and mean over time of ``[shape=(B, C, T)]``, interleaved per channel: ``[shape=(B, 2 * C)]``."""
+    return torch.stack([h.amax(dim=2), h.mean(dim=2)], dim=2).reshape(h.shape[0], -1)
+
+
+def load_musicnn(path: str | Path) -> tuple[Musicnn, dict[str, Any]]:
+    """A musicnn model file as a network in eval mode on the CPU, and its card.
+
+    Raises
+    ------
+    ModelError
+        If the card's architecture config or the weights do not fit musicnn.
+    """
+    from mcbr_core.errors import ModelError
+    from mcbr_core.models.checkpoint import load_model
+
+    tensors, card = load_model(path, device="cpu")
+    try:
+        config = MusicnnConfig(**card["architecture"]["config"])
+    except TypeError as exc:
+        raise ModelError(f"{path}: architecture config does not fit musicnn ({exc})") from exc
+    net = Musicnn(config)
+    missing, unexpected = net.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise ModelError(f"{path}: weights do not fit musicnn (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return net.eval(), card
 
 
 def _tf_layer_names(config: MusicnnConfig) -> list[tuple[str, str, str]]:
