@@ -47,8 +47,8 @@ import torch
 from mcbr_core.backends.musicnn_vocab import MSD_LABELS, MTT_LABELS, kinds
 from mcbr_core.features.musicnn_mel import MusicnnMel, MusicnnMelConfig
 from mcbr_core.features.patches import patches
-from mcbr_core.models.checkpoint import load_model, save_model
-from mcbr_core.models.musicnn import Musicnn, MusicnnConfig, state_dict_from_tf
+from mcbr_core.models.checkpoint import save_model
+from mcbr_core.models.musicnn import Musicnn, MusicnnConfig, load_musicnn, state_dict_from_tf
 from mcbr_core.models.tfcheckpoint import read_wheel_checkpoint
 
 WHEEL_NAME = "musicnn-0.1.0-py3-none-any.whl"
@@ -137,12 +137,7 @@ def load_16k(path: Path, sr_out: int = 16000) -> np.ndarray:
 def reference_agreement(shared: Path, models: dict[str, Path]) -> dict[str, dict[str, float]]:
     """Max |difference| to the TF reference outputs over all reference clips, per model."""
     ref = json.loads((shared / "reference" / "musicnn_reference.json").read_text())
-    nets = {}
-    for key, path in models.items():
-        tensors, card = load_model(path)
-        net = Musicnn(MusicnnConfig.from_dict(card["architecture"]["config"]))
-        net.load_state_dict(tensors)
-        nets[key] = net.eval()
+    nets = {key: load_musicnn(path)[0] for key, path in models.items()}
     mel = MusicnnMel()
     cfg = mel.config
     out = {k: {"prob_mean": 0.0, "prob_patch0": 0.0, "penultimate_mean": 0.0, "files": 0} for k in models}
