@@ -63,6 +63,9 @@ class Engine:
         Folder relative model paths start from.
     plugins
         Plugin manager (default: the process-wide one, created on first use).
+    owner
+        The library the store belongs to (``store.ownership.library_identity``):
+        claimed on first use; a store of another library is refused.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Engine:
         base_dir: Path | None = None,
         plugins: Plugins | None = None,
         pool: PoolSettings | None = None,
+        owner: str | None = None,
     ) -> None:
         self.analysis_settings = analysis
         self.pool_settings = pool or PoolSettings(workers=0)
@@ -85,6 +89,7 @@ class Engine:
         self.index_dir = Path(index_dir)
         self.base_dir = base_dir
         self._plugins = plugins
+        self.owner = owner
 
     @property
     def plugins(self) -> Plugins:
@@ -154,8 +159,16 @@ class Engine:
     def store(self) -> EmbeddingStore:
         """The embedding store (opened on first use)."""
         from mcbr_core.store.embeddings import EmbeddingStore
+        from mcbr_core.store.ownership import check_owner
 
-        return EmbeddingStore(self.store_path)
+        store = EmbeddingStore(self.store_path)
+        if self.owner is not None:
+            try:
+                check_owner(store, self.owner)
+            except ConfigError:
+                store.close()
+                raise
+        return store
 
     @cached_property
     def neighbours(self) -> Neighbours:

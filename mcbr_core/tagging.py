@@ -105,6 +105,39 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
     return names
 
 
+#: Separates the values in a record of what the plugin wrote (cannot clash with genre names).
+OWN_SEP = "\u241f"
+
+
+def decode_own(record: str | None) -> list[str] | None:
+    """The values a record of the plugin's own writes holds (``None``: it never wrote the field)."""
+    if record is None:
+        return None
+    return [v for v in record.split(OWN_SEP) if v]
+
+
+def encode_own(values: Sequence[str]) -> str:
+    """A record of the plugin's own values (see ``decode_own``)."""
+    return OWN_SEP.join(values)
+
+
+def user_values(existing: Sequence[str], ours: Sequence[str] | None) -> list[str]:
+    """The values of a field that the user set: everything the plugin did not write itself.
+
+    This is the one ownership rule: tagging never clobbers these without ``force``,
+    and training learns only from these.
+
+    Parameters
+    ----------
+    existing
+        What the field holds now.
+    ours
+        What the plugin wrote into it (``None`` if it never did).
+    """
+    own = {o.lower() for o in ours or ()}
+    return [e for e in existing if e and e.lower() not in own]
+
+
 def merge(
     existing: Sequence[str],
     predicted: Sequence[str],
@@ -122,8 +155,9 @@ def merge(
     predicted
         What the model proposes.
     ours
-        What this plugin wrote last time (``None`` if never). Values still equal
-        to it are the plugin's own and are refreshed freely.
+        What this plugin wrote last time (``None`` if never). Those values are the
+        plugin's own and are refreshed freely; the others are the user's
+        (``user_values``).
     force
         Replace (or extend) values the user set.
     keep_existing
@@ -135,13 +169,14 @@ def merge(
         The new values (may equal ``existing``).
     """
     existing = [e for e in existing if e]
-    if not existing or (ours is not None and [e.lower() for e in existing] == [o.lower() for o in ours]):
+    users = user_values(existing, ours)
+    if not users:
         return list(predicted)
     if not force:
         return list(existing)
     if keep_existing:
-        seen = {e.lower() for e in existing}
-        return list(existing) + [p for p in predicted if p.lower() not in seen]
+        seen = {u.lower() for u in users}
+        return users + [p for p in predicted if p.lower() not in seen]
     return list(predicted)
 
 

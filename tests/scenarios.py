@@ -95,7 +95,7 @@ def kill_midway(folder: Path, *args: str, when_rows: int, timeout: float = 120) 
 
 
 def store_rows(folder: Path) -> int:
-    db = folder / "mcbr.db"
+    db = folder / "library.mcbr.db"
     if not db.exists():
         return 0
     try:
@@ -118,7 +118,7 @@ def consistency(folder: Path) -> dict[str, int]:
         r[0] for r in lib.execute("SELECT entity_id FROM item_attributes WHERE key='mcbr_status' AND value='ok'")
     }
     lib.close()
-    con = sqlite3.connect(folder / "mcbr.db")
+    con = sqlite3.connect(folder / "library.mcbr.db")
     rows = con.execute("SELECT item_id, dim, length(vector) FROM embeddings").fetchall()
     (generation,) = con.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key LIKE 'generation:%'").fetchone()
     con.close()
@@ -130,7 +130,7 @@ def consistency(folder: Path) -> dict[str, int]:
         "items never analysed": len(items - stored),
         "temporary files left": len(list(folder.glob("*.tmp*"))),
     }
-    metas = list(folder.glob("mcbr-*.json"))
+    metas = list((folder / "library.mcbr-index").glob("mcbr-*.json"))
     if not metas:
         problems["index missing"] = 1
     else:

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mediafile
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
     from mcbr_core.engine import Engine, Tags
     from mcbr_core.store.lock import RunLock
 
-#: Flexible attributes recording what the plugin wrote last (to refresh its own values freely).
-OURS = {"genres": "mcbr_genres", fields.MOOD_FIELD: "mcbr_moods"}
-OURS_SEP = "\u241f"  # unit-separator symbol: cannot clash with genre names
 SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_")  # the score attributes this plugin owns
 
 
@@ -57,6 +55,7 @@ class McbrPlugin(BeetsPlugin):
         self.config.add(settings.DEFAULTS)
         self._add_mood_field()
         self._touched_store = False
+        self._library: Path | None = None
         self._pending_writes: dict[int, bool] = {}
         core_log = logging.getLogger("mcbr_core")
         core_log.handlers = [h for h in core_log.handlers if not isinstance(h, _BeetsLogHandler)]
@@ -66,6 +65,7 @@ class McbrPlugin(BeetsPlugin):
         if self.config["auto"].get(bool):
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self.import_task_files)
+        self.register_listener("library_opened", self.use_library)
         self.register_listener("item_removed", self.item_removed)
         self.register_listener("item_moved", self.item_moved)
         self.register_listener("cli_exit", self.cli_exit)
@@ -92,15 +92,72 @@ class McbrPlugin(BeetsPlugin):
         from mcbr_core.engine import Engine
 
         s = self.settings
+        store_path = self.store_path
         return Engine(
             analysis=s.analysis,
             pool=s.pool,
             tags=s.tags,
             index=s.index,
-            store_path=s.store_path,
-            index_dir=s.index_dir,
+            store_path=store_path,
+            index_dir=store_path.parent / f"{store_path.stem}-index",
             base_dir=s.base_dir,
+            owner=self._library_identity(),
         )
+
+    # -- the library's own store -----------------------------------------------
+
+    def _library_path(self) -> Path:
+        return self._library or Path(beets_config["library"].as_filename())
+
+    def _library_identity(self) -> str:
+        from mcbr_core.store.ownership import library_identity
+
+        path = self._library_path()
+        return ":memory:" if str(path) == ":memory:" else library_identity(path)
+
+    @property
+    def store_path(self) -> Path:
+        """This library's embedding store: ``mcbr.store``, or a sidecar beside the library file."""
+        if self.settings.store_path is not None:
+            return self.settings.store_path
+        library = self._library_path()
+        if str(library) == ":memory:":  # a throw-away library: the config folder's store
+            return self.settings.legacy_store
+        return library.with_name(f"{library.stem}.mcbr.db")
+
+    def use_library(self, lib: Library) -> None:
+        """Work on ``lib``'s store from now on (sent by beets when it opens a library).
+
+        The first time a library's sidecar store is wanted while an older store
+        shared per config folder exists, its rows are taken over where they are
+        unambiguously this library's (``mcbr_core.store.ownership.adopt``).
+        """
+        path = Path(os.fsdecode(lib.path))
+        if path == self._library:
+            return
+        self._library = path
+        engine = self.__dict__.get("engine")
+        if engine is not None and engine.store_path != self.store_path:
+            del self.__dict__["engine"]
+            engine.close()
+        store_path, legacy = self.store_path, self.settings.legacy_store
+        if self.settings.store_path is None and store_path != legacy and legacy.exists() and not store_path.exists():
+            self._adopt(lib, legacy)
+
+    def _adopt(self, lib: Library, legacy: Path) -> None:
+        from mcbr_core.store.ownership import adopt
+
+        items = {item.id: bytes(item.path) for item in lib.items()}
+        try:
+            result = adopt(legacy, self.engine.store, items, self._library_identity())
+        except McbrError as exc:
+            self._log.warning("cannot take over {}: {}", legacy, exc)
+            return
+        if result.copied:
+            self._log.info("this library's embeddings now live in {} (taken over from {})", self.store_path, legacy)
+            self._touched_store = True
+        else:
+            self._log.debug("not taking over {}: {}", legacy, result.reason)
 
     @property
     def item_types(self) -> dict[str, Any]:  # type: ignore[override]
@@ -147,18 +204,20 @@ class McbrPlugin(BeetsPlugin):
                 yield item, None
 
     def check_sources(self) -> None:
-        """Load the kinds' clip heads once, before any item is analysed.
+        """Load the kinds' clip heads and open the store once, before any item is analysed.
 
-        A wrong ``source`` setting stops the run with one message, rather than
-        marking every item failed.
+        A wrong ``source`` setting, or a store of another library, stops the run
+        with one message, rather than marking every item failed.
 
         Raises
         ------
         ui.UserError
-            If a head cannot be found or loaded, or reads another model's embedding.
+            If a head cannot be found or loaded, or reads another model's embedding,
+            or the store belongs to another library.
         """
         try:
             _ = self.engine.heads  # loads them
+            _ = self.engine.store  # claims it for this library, or refuses another library's
         except McbrError as exc:
             raise ui.UserError(f"mcbr: {exc}") from None
 
@@ -231,24 +290,18 @@ class McbrPlugin(BeetsPlugin):
         in a field, never the user's: a value the user typed or edited is theirs
         from then on, and is replaced only with ``force``.
         """
-        from mcbr_core.tagging import merge, split_list
+        from mcbr_core.tagging import encode_own, merge, user_values
 
         s = self.settings
         sep = s.tags.separator
-        current = {
-            "genres": list(item.get("genres") or []),
-            fields.MOOD_FIELD: split_list(item.get(fields.MOOD_FIELD) or "", sep),
-        }
         for field, predicted in (("genres", tags.genres), (fields.MOOD_FIELD, tags.moods)):
-            ours_raw = item.get(OURS[field])
-            ours = ours_raw.split(OURS_SEP) if ours_raw else ([] if ours_raw == "" else None)
-            mine = ours is not None and [v.lower() for v in current[field]] == [o.lower() for o in ours]
-            users = set() if mine else {v.lower() for v in current[field]}
-            new = merge(current[field], predicted, ours=ours, force=s.force, keep_existing=s.keep_existing)
-            if new != current[field]:
+            current = fields.field_values(item, field, sep)
+            ours = fields.own_values(item, field)
+            new = merge(current, predicted, ours=ours, force=s.force, keep_existing=s.keep_existing)
+            if new != current:
                 item[field] = new if field == "genres" else sep.join(new)
-            if new != current[field] or mine or not current[field]:
-                item[OURS[field]] = OURS_SEP.join(v for v in new if v.lower() not in users)
+            users = {v.lower() for v in user_values(current, ours)}
+            item[fields.OWN[field]] = encode_own([v for v in new if v.lower() not in users])
         for key in [k for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES) and k not in tags.scores]:
             del item[key]  # a score of a label the current source does not have (after a source change)
         for key, value in tags.scores.items():
@@ -295,7 +348,7 @@ class McbrPlugin(BeetsPlugin):
         """The lock that makes two analysis runs on this library take turns."""
         from mcbr_core.store.lock import RunLock
 
-        return RunLock(self.settings.store_path.with_suffix(".lock"))
+        return RunLock(self.store_path.with_suffix(".lock"))
 
     # -- import ----------------------------------------------------------------
 
@@ -303,6 +356,7 @@ class McbrPlugin(BeetsPlugin):
         """Import stage: analyse the task's items before files move."""
         from beets.importer import Action
 
+        self.use_library(session.lib)
         beets_writes = bool(session.config["write"].get(bool)) and (task.apply or task.choice_flag == Action.RETAG)
         for item, tags in self.analyze_items(list(task.imported_items())):
             item.store()
@@ -329,12 +383,12 @@ class McbrPlugin(BeetsPlugin):
 
     def item_removed(self, item: Item) -> None:
         """Drop the embedding of a removed item."""
-        if self.settings.store_path.exists() and self.engine.store.remove([item.id]):
+        if self.store_path.exists() and self.engine.store.remove([item.id]):
             self._touched_store = True
 
     def item_moved(self, item: Item, source: bytes, destination: bytes) -> None:
         """Keep the embedding of a moved item, with its new path."""
-        if self.settings.store_path.exists():
+        if self.store_path.exists():
             self.engine.store.set_path(item.id, bytes(destination))
 
     def cli_exit(self, lib: Library) -> None:

@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mediafile
 from beets.dbcore import types
 
+from mcbr_core.tagging import decode_own, split_list, user_values
+
+if TYPE_CHECKING:
+    from beets.library import Item
+
 #: The beets field holding the predicted (or user's) moods, written as MOOD.
 MOOD_FIELD = "mood"
+
+#: Tag field -> flexible attribute recording the values the plugin itself put there.
+OWN = {"genres": "mcbr_genres", MOOD_FIELD: "mcbr_moods"}
+
+
+def field_values(item: Item, field: str, separator: str) -> list[str]:
+    """The values of a genre or mood field (``genres`` is a list; ``mood`` a joined string)."""
+    value = item.get(field)
+    if not value:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return split_list(str(value), separator)
+
+
+def own_values(item: Item, field: str) -> list[str] | None:
+    """What the plugin wrote into ``field`` (``None``: never wrote it)."""
+    return decode_own(item.get(OWN[field]))
+
+
+def users_values(item: Item, field: str, separator: str) -> list[str]:
+    """The values of ``field`` that the user set, not the plugin (``tagging.user_values``)."""
+    return user_values(field_values(item, field, separator), own_values(item, field))
 
 
 def mood_media_field() -> mediafile.MediaField:

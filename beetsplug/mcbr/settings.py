@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "canonical": {},
     "title_case": True,
     "mood_separator": "; ",
-    "store": "mcbr.db",
+    "store": "auto",  # auto: a sidecar beside the library file (LIBRARY.mcbr.db), one store per library
     "index": {"backend": "annoy", "n_trees": 16, "search_k": 3000},
     "similar": {
         "count": 10,
@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "format_album": "$mcbr_distance  $albumartist - $album",
         "format_artist": "$mcbr_distance  $artist",
         "analyze_missing": 50,
+        "duplicates": False,  # list every copy of a recording (mp3 + flac of one song), not just the nearest
     },
     # read by beetsplug.mcbr.train_command (`beet mcbr-train`); command-line options override these
     "train": {
@@ -117,11 +118,12 @@ class PluginSettings:
     pool: PoolSettings
     tags: TagSettings
     index: IndexSettings
-    store_path: Path
-    index_dir: Path
+    store_path: Path | None  # None: beside the library file (``store: auto``)
+    legacy_store: Path  # where stores lived before they went beside the library (taken over once)
     base_dir: Path
     similar_count: int
     analyze_missing: int
+    similar_duplicates: bool
     formats: dict[str, str]
 
 
@@ -158,7 +160,9 @@ def load(config: confuse.ConfigView) -> PluginSettings:
     """
     try:
         base_dir = Path(beets_config.config_dir())
-        store_path = Path(config["store"].get(confuse.Filename(in_app_dir=True)))
+        store_path = (
+            None if config["store"].get() in ("auto", "", None) else Path(config["store"].get(confuse.Filename(in_app_dir=True)))
+        )
         analysis = from_mapping(AnalysisSettings, {k: config[k].get() for k in _ANALYSIS_KEYS}, where="mcbr")
         tags = TagSettings(
             genre=from_mapping(KindSettings, config["genre"].flatten(), where="mcbr.genre"),
@@ -187,10 +191,11 @@ def load(config: confuse.ConfigView) -> PluginSettings:
             tags=tags,
             index=index,
             store_path=store_path,
-            index_dir=store_path.parent,
+            legacy_store=base_dir / "mcbr.db",
             base_dir=base_dir,
             similar_count=similar["count"].get(int),
             analyze_missing=similar["analyze_missing"].get(int),
+            similar_duplicates=similar["duplicates"].get(bool),
             formats={k: similar[f"format_{k}"].as_str() for k in ("item", "album", "artist")},
         )
     except (confuse.ConfigError, McbrError) as exc:

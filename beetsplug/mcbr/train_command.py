@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import confuse
 from beets import ui
 
+from beetsplug.mcbr.fields import MOOD_FIELD, field_values, users_values
 from mcbr_core.errors import McbrError
 
 if TYPE_CHECKING:
@@ -69,15 +70,12 @@ def library_rows(items: list[Item], *, separator: str = "; ", include_predicted:
     """Items -> rows of the core's ``library`` dataset (``id, path, artist, genres, mood, album``)."""
     rows = []
     for item in items:
-        genres = _split(item.get("genres"), separator)
-        moods = _split(item.get("mood"), separator)
-        if not include_predicted:
-            ours_g = item.get(_OURS["genres"])
-            if ours_g is not None and set(_split(ours_g.split(_OURS_SEP), separator)) == set(genres):
-                genres = []
-            ours_m = item.get(_OURS["mood"])
-            if ours_m is not None and set(_split(ours_m.split(_OURS_SEP), separator)) == set(moods):
-                moods = []
+        if include_predicted:
+            genres = field_values(item, "genres", separator)
+            moods = field_values(item, MOOD_FIELD, separator)
+        else:  # never learn from the plugin's own predictions
+            genres = users_values(item, "genres", separator)
+            moods = users_values(item, MOOD_FIELD, separator)
         if not genres and not moods:
             continue
         rows.append({

@@ -264,6 +264,39 @@ class EmbeddingStore:
         rows = self._read("SELECT dim FROM embeddings WHERE model_id=? LIMIT 1", (model_id,))
         return int(rows[0][0]) if rows else None
 
+    def owner(self) -> str | None:
+        """The library this store belongs to (``claim``), or ``None`` if unclaimed."""
+        rows = self._read("SELECT value FROM meta WHERE key='owner'")
+        return str(rows[0][0]) if rows else None
+
+    def claim(self, owner: str) -> None:
+        """Record the library this store belongs to (a path or another identity)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('owner', ?)", (owner,))
+
+    def copy_from(self, source: EmbeddingStore, item_ids: Iterable[int]) -> int:
+        """Copy these items' rows (every model, with paths and mtimes) from another store.
+
+        Returns
+        -------
+        int
+            Rows copied.
+        """
+        wanted = sorted(set(int(i) for i in item_ids))
+        rows: list[tuple] = []
+        for i in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+            chunk = wanted[i : i + 900]
+            rows += source._read(
+                "SELECT item_id, model_id, feature_version, dim, vector, path, mtime, updated FROM embeddings "
+                f"WHERE item_id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+        if rows:
+            with self.transaction() as db:
+                db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                self._bump(r[1] for r in rows)
+        return len(rows)
+
     def model_ids(self) -> list[str]:
         """Models that have embeddings in the store."""
         return [r[0] for r in self._read("SELECT DISTINCT model_id FROM embeddings ORDER BY model_id")]

@@ -56,7 +56,7 @@ class PlaylistHelper(PluginMixin, ImportHelper):
                     path=str(path),
                 )
                 vectors[item.id] = np.array([khz, 0.1], dtype=np.float32)
-        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
             for item_id, vector in vectors.items():
                 store.put(item_id, vector, model_id="toy-1", feature_version="1")
 
@@ -282,7 +282,7 @@ class TestErrorsAndAnalysis(PlaylistHelper):
         titles = self.titles("radio", "title:fresh", "-n", "2", "--artist-repeat", *OPEN)
         item = self.lib.items("title:fresh").get()
         assert item["mcbr_status"] == "ok"
-        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
             khz, rms = store.get(item.id, "toy-1")
         nearest = sorted(LIBRARY, key=lambda t: np.hypot(LIBRARY[t][0] - khz, 0.1 - rms))[:2]
         assert titles == nearest

@@ -113,6 +113,21 @@ class TestImport(McbrHelper):
         self.import_singletons()
         assert self.file_tags("a").genres == ["Polka", "Rock"]
 
+    def test_training_never_learns_the_plugins_own_values(self) -> None:
+        from beetsplug.mcbr.train_command import library_rows
+
+        self.make_track("a", freq=HIGH, genres=["Polka"], mood="Grumpy")
+        self.config["mcbr"]["force"] = True
+        self.config["mcbr"]["keep_existing"] = True
+        self.import_singletons()
+        self.run_with_output("mcbr", "-f")  # a second analysis: ours stays ours
+        item = self.lib.items("title:a").get()
+        assert item.genres == ["Polka", "Rock"] and item["mood"] == "Grumpy; Happy"
+        (row,) = library_rows([item])
+        assert row["genres"] == ["Polka"] and row["mood"] == ["Grumpy"]
+        (row,) = library_rows([item], include_predicted=True)
+        assert row["genres"] == ["Polka", "Rock"]
+
     def test_import_write_off_leaves_files_alone(self) -> None:
         path = self.make_track("hi", freq=HIGH)
         before = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -157,7 +172,7 @@ class TestCommands(McbrHelper):
         assert "mcbr_model" not in item and not item.genres
         from mcbr_core.store.embeddings import EmbeddingStore
 
-        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
             assert store.count() == 0
 
     def test_mcbr_analyses_then_skips_unchanged_items(self) -> None:
@@ -195,7 +210,7 @@ class TestCommands(McbrHelper):
             item.store()
         from mcbr_core.store.embeddings import EmbeddingStore
 
-        with EmbeddingStore(self.temp_path / "mcbr.db") as store:  # file changes are judged by the store's mtime
+        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:  # file changes are judged by the store's mtime
             for item in self.lib.items():
                 store.set_path(item.id, bytes(item.path), item.filepath.stat().st_mtime)
         out = self.run_with_output("mcbr", "-W")
@@ -297,7 +312,7 @@ class TestSimilar(McbrHelper):
         item = self.lib.items("title:low1").get()
         from mcbr_core.store.embeddings import EmbeddingStore
 
-        store = EmbeddingStore(self.temp_path / "mcbr.db")
+        store = EmbeddingStore(self.temp_path / "library.mcbr.db")
         store.remove([item.id])
         store.close()
         assert self.titles("-n", "1", "title:low1") == ["low2"]
@@ -346,7 +361,7 @@ class TestCheck(McbrHelper):
             self.make_track(name, freq=freq)
         self.import_singletons()
         a = self.lib.items("title:a").get()
-        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
             store.remove([a.id])  # an item without embedding
             store.put(999, np.ones(2, dtype=np.float32), model_id="toy-1", feature_version="1")  # orphan
             store.put(a.id, np.ones(8, dtype=np.float32), model_id="old-model", feature_version="1")  # stale model
@@ -439,7 +454,7 @@ class TestMove(McbrHelper):
         self.run_command("move", "-d", str(elsewhere), "title:a")
         moved = self.lib.items("title:a").get()
         assert str(elsewhere) in str(moved.filepath) and moved.filepath.exists()
-        with EmbeddingStore(self.temp_path / "mcbr.db") as store:
+        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
             row = store.row(item.id, "toy-1")
         assert row is not None and row.path == bytes(moved.path)
         assert "skipped 2 up to date" in self.run_with_output("mcbr")  # still current after the move

@@ -6,7 +6,17 @@ import pytest
 
 from mcbr_core.errors import ConfigError
 from mcbr_core.settings import AnalysisSettings, KindSettings, TagSettings, from_mapping
-from mcbr_core.tagging import canonical, choose, merge, score_field_names, scored_labels, slug
+from mcbr_core.tagging import (
+    canonical,
+    choose,
+    decode_own,
+    encode_own,
+    merge,
+    score_field_names,
+    scored_labels,
+    slug,
+    user_values,
+)
 
 KINDS = {"tags": {"rock": "genre", "electronic": "genre", "electronica": "genre", "rnb": "genre",
                   "sad": "mood", "happy": "mood", "00s": "other"}}  # fmt: skip
@@ -46,7 +56,9 @@ def test_heads_named_genre_and_mood_need_no_kind_map() -> None:
         (["Polka"], None, True, False, ["Rock"]),  # force: replace
         (["Polka"], None, True, True, ["Polka", "Rock"]),  # force + keep_existing: extend
         (["Jazz"], ["Jazz"], False, False, ["Rock"]),  # our own earlier value: refresh
-        (["Jazz", "Polka"], ["Jazz"], False, False, ["Jazz", "Polka"]),  # user edited ours: theirs now
+        (["Jazz", "Polka"], ["Jazz"], False, False, ["Jazz", "Polka"]),  # the user added one: keep
+        (["Polka", "Jazz"], ["Jazz"], True, True, ["Polka", "Rock"]),  # force + keep: our old value refreshed
+        (["Polka", "Jazz"], ["Jazz"], True, False, ["Rock"]),
     ],
 )
 def test_merge(existing: list[str], ours: list[str] | None, force: bool, keep: bool, expected: list[str]) -> None:
@@ -67,3 +79,11 @@ def test_settings_reject_unknown_keys_and_bad_values() -> None:
         KindSettings(threshold=1.5)
     with pytest.raises(ConfigError, match="window_patches"):
         AnalysisSettings(max_patches=2, window_patches=4)
+
+
+def test_user_values_are_what_the_plugin_did_not_write() -> None:
+    assert user_values(["Polka", "Rock"], ["rock"]) == ["Polka"]
+    assert user_values(["Polka"], None) == ["Polka"]
+    assert user_values(["Rock"], ["Rock"]) == []
+    assert decode_own(encode_own(["Rock", "Hip Hop"])) == ["Rock", "Hip Hop"]
+    assert decode_own("") == [] and decode_own(None) is None
