@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
+from mcbr_core.config_keys import check_keys
 from mcbr_core.errors import ConfigError
 
 T = TypeVar("T")
@@ -27,10 +28,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str) -> T:
     where
         Config section for error messages, e.g. ``"mcbr.tags"``.
     """
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    check_keys(data, (f.name for f in fields(cls)), where=where)  # type: ignore[arg-type]
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
         return cls(**values)
@@ -71,6 +69,13 @@ class AnalysisSettings:
     extra_plugins
         Importable module names registered as mcbr plugins besides the entry
         points (handy for a local plugin that is not packaged).
+    min_coverage
+        A file whose decoded audio falls short of this fraction of the length its
+        header states (of the windows asked for, for long tracks) is damaged: it
+        fails, or with ``partial`` is analysed on what decoded. Within (0, 1].
+    partial
+        Analyse a damaged file on the audio that decoded instead of failing it; the
+        result's ``coverage`` says how much that was.
     """
 
     model: str = "msd-musicnn"
@@ -83,6 +88,8 @@ class AnalysisSettings:
     window_patches: int = 4
     batch_size: int = 0
     extra_plugins: tuple[str, ...] = ()
+    min_coverage: float = 0.9
+    partial: bool = False
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -99,6 +106,12 @@ class AnalysisSettings:
                 raise ConfigError(f"mcbr.{name}: must be >= 1")
         if self.window_patches > self.max_patches:
             raise ConfigError("mcbr.window_patches: must not exceed max_patches")
+        if isinstance(self.min_coverage, bool) or not isinstance(self.min_coverage, (int, float)):
+            raise ConfigError(f"mcbr.min_coverage: must be a number, got {self.min_coverage!r}")
+        if not 0.0 < self.min_coverage <= 1.0:
+            raise ConfigError(f"mcbr.min_coverage: must be within (0, 1], got {self.min_coverage}")
+        if not isinstance(self.partial, bool):
+            raise ConfigError(f"mcbr.partial: must be yes or no, got {self.partial!r}")
 
 
 @dataclass(frozen=True)

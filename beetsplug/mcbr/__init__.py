@@ -62,7 +62,11 @@ class McbrPlugin(BeetsPlugin):
         core_log.addHandler(_BeetsLogHandler(self._log))
         core_log.setLevel(logging.DEBUG)
         core_log.propagate = False
-        if self.config["auto"].get(bool):
+        try:
+            auto = settings.read_auto(self.config)
+        except ui.UserError:
+            auto = True  # the first import stage or command stops with the error's one line
+        if auto:
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self.import_task_files)
         self.register_listener("library_opened", self.use_library)

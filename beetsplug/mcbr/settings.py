@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "workers": "auto",
     "timeout": 120,
     "memory_mb": 2048,
+    "min_coverage": 0.9,  # a file decoding to less of its stated length is damaged: failed (or partial)
+    "partial": False,  # analyse a damaged file on what decodes, marked mcbr_status: partial
     "genre": {"threshold": 0.3, "count": 2, "source": "auto"},  # tuned for the softmax heads (source: auto)
     "mood": {"threshold": 0.3, "count": 2, "source": "auto"},
     "whitelist": "",
@@ -101,7 +103,7 @@ DEFAULTS: dict[str, Any] = {
 
 _ANALYSIS_KEYS = (
     "model", "backend", "extractor", "decoders", "device", "threads", "max_patches", "window_patches", "batch_size",
-    "extra_plugins",
+    "extra_plugins", "min_coverage", "partial",
 )  # fmt: skip
 
 
@@ -109,7 +111,6 @@ _ANALYSIS_KEYS = (
 class PluginSettings:
     """Everything the plugin needs from its config section, validated."""
 
-    auto: bool
     force: bool
     keep_existing: bool
     write: bool
@@ -150,6 +151,42 @@ def _workers(value: object) -> int:
     return auto_workers(value)
 
 
+#: Sections whose keys are the user's own (a mapping of names), not settings.
+_FREE_SECTIONS = frozenset({"canonical"})
+
+
+def check_keys(config: confuse.ConfigView, defaults: dict[str, Any] = DEFAULTS, where: str = "mcbr") -> None:
+    """Reject unknown keys in the section and in its sub-sections, naming the nearest valid key.
+
+    Raises
+    ------
+    mcbr_core.errors.ConfigError
+        For the first unknown key.
+    """
+    from mcbr_core.config_keys import check_keys as check
+
+    if not isinstance(config.get(), dict):
+        raise McbrError(f"{where}: must be a mapping of settings, got {config.get()!r}")
+    check(config.keys(), defaults, where=where)
+    for key, default in defaults.items():
+        if isinstance(default, dict) and default and key not in _FREE_SECTIONS and isinstance(config[key].get(), dict):
+            check_keys(config[key], default, f"{where}.{key}")
+
+
+def read_auto(config: confuse.ConfigView) -> bool:
+    """The ``auto`` setting alone (read when the plugin loads, before the rest).
+
+    Raises
+    ------
+    UserError
+        If it is not yes or no.
+    """
+    value = config["auto"].get()
+    if not isinstance(value, bool):
+        raise UserError(f"mcbr.auto: expected yes or no, got {value!r}")
+    return value
+
+
 def load(config: confuse.ConfigView) -> PluginSettings:
     """Read and validate the ``mcbr`` section.
 
@@ -159,6 +196,8 @@ def load(config: confuse.ConfigView) -> PluginSettings:
         On any invalid value, with the key named.
     """
     try:
+        check_keys(config)
+        read_auto(config)
         base_dir = Path(beets_config.config_dir())
         store_path = (
             None if config["store"].get() in ("auto", "", None) else Path(config["store"].get(confuse.Filename(in_app_dir=True)))
@@ -181,7 +220,6 @@ def load(config: confuse.ConfigView) -> PluginSettings:
         )
         similar = config["similar"]
         return PluginSettings(
-            auto=config["auto"].get(bool),
             force=config["force"].get(bool),
             keep_existing=config["keep_existing"].get(bool),
             write=config["write"].get(bool),
@@ -199,4 +237,5 @@ def load(config: confuse.ConfigView) -> PluginSettings:
             formats={k: similar[f"format_{k}"].as_str() for k in ("item", "album", "artist")},
         )
     except (confuse.ConfigError, McbrError) as exc:
-        raise UserError(f"mcbr: {exc}") from None
+        message = str(exc)
+        raise UserError(message if message.startswith("mcbr") else f"mcbr: {message}") from None

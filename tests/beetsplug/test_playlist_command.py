@@ -265,7 +265,7 @@ class TestErrorsAndAnalysis(PlaylistHelper):
 
     def test_config_typo_is_an_error(self) -> None:
         self.config["mcbr"]["playlist"]["lenght"] = 3
-        with pytest.raises(UserError, match=r"mcbr.playlist: unknown key\(s\) lenght"):
+        with pytest.raises(UserError, match=r"mcbr.playlist: unknown key 'lenght'"):
             self.run_command("mcbr-playlist", "radio", "title:low0")
 
     def test_mode_options_from_config_and_command_line(self) -> None:

@@ -649,7 +649,7 @@ def test_playlist_settings_from_config() -> None:
     assert c.count == 10 and c.duration is None and c.max_per_artist == 3
     c = s.constraints(count=0, duration=45)
     assert c.count is None and c.duration == 45 * 60
-    with pytest.raises(ConfigError, match=r"mcbr.playlist: unknown key\(s\) lenght"):
+    with pytest.raises(ConfigError, match=r"mcbr.playlist: unknown key 'lenght'"):
         PlaylistSettings.from_config({"lenght": 3})
     with pytest.raises(ConfigError, match="mcbr.playlist.paths: must be one of absolute, relative"):
         PlaylistSettings(paths="relatif")
