@@ -39,6 +39,72 @@ def _tone_file(folder: Path, name: str, *, seconds: float = 4.0, sr: int = SR, c
     return path
 
 
+def overwrite(path: Path, start: float, stop: float, *, seed: int = 7) -> Path:
+    """Overwrite the bytes from ``start`` to ``stop`` (fractions of the size) with random bytes, in place."""
+    data = bytearray(path.read_bytes())
+    lo, hi = int(start * len(data)), int(stop * len(data))
+    data[lo:hi] = np.random.default_rng(seed).integers(0, 256, hi - lo, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def strip_xing(path: Path) -> Path:
+    """Drop an MP3's first frame when it is a Xing/Info header, in place (no ID3 tag expected).
+
+    Without it, decoders can only estimate a VBR file's length from its first frame's bitrate.
+    """
+    data = path.read_bytes()
+    header = int.from_bytes(data[:4], "big")
+    if header >> 21 != 0x7FF or not any(tag in data[:64] for tag in (b"Xing", b"Info")):
+        raise ValueError(f"{path} does not start with a Xing frame")
+    mpeg1 = (header >> 19) & 3 == 3
+    kbps = (
+        (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+        if mpeg1
+        else (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+    )[(header >> 12) & 15]
+    rate = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}[(header >> 19) & 3][
+        (header >> 10) & 3
+    ]
+    size = (144 if mpeg1 else 72) * kbps * 1000 // rate + ((header >> 9) & 1)  # Layer III frame length
+    path.write_bytes(data[size:])
+    return path
+
+
+def damaged_tail_mp3(folder: Path) -> Path:
+    """A 30-s MP3 whose last 90 % is random bytes (its Xing header still says 30 s)."""
+    return overwrite(_tone_file(folder, "damaged-tail.mp3", seconds=30.0), 0.1, 1.0)
+
+
+def overwritten_flac(folder: Path) -> Path:
+    """A 30-s FLAC with all but its first and last 5 % overwritten by random bytes."""
+    return overwrite(_tone_file(folder, "overwritten.flac", seconds=30.0), 0.05, 0.95)
+
+
+def glitched_mp3(folder: Path) -> Path:
+    """A 30-s MP3 with 2 KB of random bytes in its middle (about 0.4 s of it).
+
+    libmpg123 gives up resyncing after 1 KB and stops there; ffmpeg skips the damage.
+    """
+    path = _tone_file(folder, "glitched.mp3", seconds=30.0)
+    return overwrite(path, 0.5, 0.5 + 2048 / path.stat().st_size)
+
+
+def vbr_mp3_without_xing(folder: Path, *, seconds: float = 30.0) -> Path:
+    """A healthy VBR MP3 without a Xing header, opening with silence.
+
+    Its first frame's bitrate is tiny, so libsndfile estimates it at about four times
+    its length (and used to stop decoding there when the estimate was short).
+    """
+    path = folder / "vbr-without-xing.mp3"
+    y = tone(seconds)
+    quiet = int(3 * SR)
+    y[:quiet] = 0.0
+    y[quiet:] += 0.3 * np.random.default_rng(0).standard_normal(y[quiet:].shape).astype(np.float32)
+    sf.write(path, np.clip(y, -1.0, 1.0), SR, format="MP3", bitrate_mode="VARIABLE", compression_level=0.5)
+    return strip_xing(path)
+
+
 def zero_byte(folder: Path) -> Path:
     path = folder / "zero-byte.mp3"
     path.write_bytes(b"")

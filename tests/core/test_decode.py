@@ -78,3 +78,37 @@ def test_bad_files_raise_a_clear_decode_error(tmp_path: Path, name: str, content
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DecodeError, match="not found"):
         load_audio(tmp_path / "gone.flac", sr=16000, decoders=DECODERS)
+
+
+def test_a_damaged_file_comes_back_short_not_whole_nor_failed(tmp_path: Path) -> None:
+    from tests.badinput import damaged_tail_mp3, overwritten_flac
+
+    for path in (damaged_tail_mp3(tmp_path), overwritten_flac(tmp_path)):
+        for decoder in DECODERS:
+            assert decoder.info(path).duration == pytest.approx(30.0, abs=0.1)  # the header is intact
+            samples, sr = decoder.decode(path)  # used to raise (libsndfile) or stop without a word (ffmpeg)
+            assert 0 < len(samples) / sr < 0.2 * 30.0, (path.name, decoder.name)
+
+
+def test_the_longest_decode_wins_when_the_first_falls_short(tmp_path: Path) -> None:
+    from tests.badinput import glitched_mp3
+
+    path = glitched_mp3(tmp_path)
+    first, sr = SoundfileDecoder().decode(path)
+    assert len(first) / sr < 20.0  # libsndfile stops at the glitch
+    y = load_audio(path, sr=16000, decoders=DECODERS, expected=30.0)
+    assert len(y) / 16000 > 29.5  # ffmpeg skips the damaged packets and goes on
+    assert len(load_audio(path, sr=16000, decoders=DECODERS)) == pytest.approx(len(first) * 16000 / sr, abs=1)
+
+
+def test_vbr_mp3_without_a_xing_header_is_measured_and_decoded_whole(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from tests.badinput import vbr_mp3_without_xing
+
+    path = vbr_mp3_without_xing(tmp_path)
+    assert sf.info(str(path)).duration > 60  # libsndfile's bitrate estimate, for a 30-s file
+    info, decoder = probe(path, DECODERS)
+    assert decoder.name == "pyav" and info.duration == pytest.approx(30.0, abs=0.1)  # frames counted
+    y = load_audio(path, sr=16000, decoders=DECODERS)
+    assert len(y) / 16000 == pytest.approx(info.duration, abs=0.05)
