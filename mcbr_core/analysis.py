@@ -3,11 +3,17 @@
 ``Analyzer`` wires the registered parts together: decoder -> feature extractor ->
 model backend. It is the heavy object of the system (it imports torch and loads
 weights), so hosts create it lazily.
+
+A damaged file often decodes in part. ``Analyzer.features`` compares what the
+decoders yielded with what the header promises (for long tracks: with the
+windows asked for) and fails the file below ``min_coverage``, unless the
+settings ask for ``partial`` results, which carry their ``coverage``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from importlib import import_module
 from dataclasses import dataclass, field
@@ -48,6 +54,10 @@ class Analysis:
         Mean of the per-patch embeddings.
     timings : dict[str, float]
         Seconds spent in ``decode``, ``features`` and ``model``.
+    coverage : float
+        Decoded seconds over the seconds the header promises (within the analysis
+        windows), in [0, 1]. Below ``AnalysisSettings.min_coverage`` only with
+        ``partial`` set: the file is damaged and was analysed on what decoded.
     """
 
     path: str
@@ -58,6 +68,7 @@ class Analysis:
     scores: dict[str, dict[str, float]]
     embedding: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    coverage: float = 1.0
 
 
 class Analyzer:
@@ -127,24 +138,77 @@ class Analyzer:
         patches : np.ndarray [shape=(B, C, F, T)]
         info : AudioInfo
         timings : dict[str, float]
+
+        Raises
+        ------
+        DecodeError
+            If the file cannot be decoded, or less than ``min_coverage`` of it
+            decodes and ``partial`` is not set.
+        """
+        patches, info, timings, _ = self.features_and_coverage(path)
+        return patches, info, timings
+
+    def features_and_coverage(
+        self, path: str | Path
+    ) -> tuple[np.ndarray, AudioInfo, dict[str, float], float]:
+        """``features``, and the fraction of the requested audio that decoded.
+
+        Returns
+        -------
+        patches : np.ndarray [shape=(B, C, F, T)]
+        info : AudioInfo
+        timings : dict[str, float]
+        coverage : float
+            Decoded over expected seconds, in [0, 1]; 1 when the header states no length.
         """
         from mcbr_core.features.patches import patches as cut
 
         info, _ = probe(path, self.decoders)
+        sr = self.extractor.sample_rate
         decode_s = feat_s = 0.0
         batches = []
-        for start, duration in self.windows(info):
+        windows = self.windows(info)
+        expected = decoded = 0.0
+        error: DecodeError | None = None
+        for start, duration in windows:
+            # what this window should yield: the part of it inside the header's duration
+            end = info.duration if duration is None else min(start + duration, info.duration)
+            want = max(end - start, 0.0)
+            expected += want
             t0 = time.perf_counter()
-            y = load_audio(path, sr=self.extractor.sample_rate, decoders=self.decoders, start=start, duration=duration)
+            try:
+                y = load_audio(
+                    path, sr=sr, decoders=self.decoders, start=start, duration=duration, expected=want or None
+                )
+            except DecodeError as exc:  # a window inside a damaged stretch: it counts as missing
+                error = error or exc
+                log.debug("%s: window at %.1f s does not decode: %s", path, start, exc)
+                continue
+            finally:
+                decode_s += time.perf_counter() - t0
+            decoded += min(len(y) / sr, want)
             t1 = time.perf_counter()
             feats = self.extractor(y)  # (C, F, T)
             if self.backend.patch_frames is None:
                 batches.append(feats[None])  # (1, C, F, T)
             else:
                 batches.append(cut(feats, patch_frames=self.backend.patch_frames, hop=self.backend.patch_hop or 1))
-            decode_s += t1 - t0
             feat_s += time.perf_counter() - t1
-        return np.concatenate(batches), info, {"decode": decode_s, "features": feat_s}
+        where = "" if len(windows) == 1 else f" in {len(windows)} windows"
+        if not batches:  # every window failed
+            if expected <= 0 or error is None:
+                raise error or DecodeError("no audio decodes")
+            message = f"none of the audio decodes (0.0 of {expected:.1f} s{where}): {error}"
+            raise DecodeError(message) from error
+        coverage = min(decoded / expected, 1.0) if expected > 0 else 1.0
+        if coverage < self.settings.min_coverage:
+            # floored, so that 89.6 % never reads as the 90 % it falls short of
+            percent = math.floor(coverage * 100 + 1e-9)
+            figures = f"{percent}% of the audio decodes ({decoded:.1f} of {expected:.1f} s{where})"
+            if not self.settings.partial:
+                raise DecodeError(f"only {figures}; the rest is damaged")
+            log.info("%s: analysing the %s", path, figures)
+        return np.concatenate(batches), info, {"decode": decode_s, "features": feat_s}, coverage
 
     def analyze(self, path: str | Path) -> Analysis:
         """Analyse one file.
@@ -152,9 +216,10 @@ class Analyzer:
         Raises
         ------
         DecodeError
-            If the file cannot be decoded.
+            If the file cannot be decoded, or less than ``min_coverage`` of it
+            decodes and ``partial`` is not set.
         """
-        patches, info, timings = self.features(path)
+        patches, info, timings, coverage = self.features_and_coverage(path)
         if not np.isfinite(patches).all():
             raise DecodeError("features are not finite")
         t0 = time.perf_counter()
@@ -175,4 +240,5 @@ class Analyzer:
             scores=scores,
             embedding=embedding,
             timings=timings,
+            coverage=coverage,
         )

@@ -214,7 +214,11 @@ def long_path(folder: Path) -> Path:
 
 CASES: tuple[Case, ...] = (
     Case("zero-byte file", zero_byte, frozenset({"failed"})),
-    Case("truncated MP3 (a third of it)", truncated_mp3, frozenset({"ok", "failed"})),
+    Case("truncated MP3 (a third of it)", truncated_mp3, frozenset({"failed"})),
+    Case("MP3 with its last 90% random bytes", damaged_tail_mp3, frozenset({"failed"})),
+    Case("FLAC with 90% of it overwritten", overwritten_flac, frozenset({"failed"})),
+    Case("MP3 with a glitch in the middle", glitched_mp3, frozenset({"ok"})),
+    Case("VBR MP3 without a Xing header", vbr_mp3_without_xing, frozenset({"ok"})),
     Case("truncated MP3 (header only)", truncated_header_mp3, frozenset({"failed"})),
     Case("random bytes named .mp3", random_bytes_mp3, frozenset({"failed"})),
     Case("text named .flac", text_flac, frozenset({"failed"})),

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mcbr_core.audio.segments import choose_windows
+from mcbr_core.errors import ConfigError, DecodeError
+from mcbr_core.settings import AnalysisSettings, from_mapping
+from tests import badinput
+from tests.toymodel import ToyPlugin, make_toy_model
+
+COVERAGE_ERROR = r"only \d+% of the audio decodes \(\d+\.\d of 30\.0 s\); the rest is damaged"
 
 
 def test_short_tracks_are_analysed_whole() -> None:
@@ -39,3 +48,66 @@ def test_default_model_analyses_a_long_file_in_windows(make_audio) -> None:
     # a clip shorter than one patch still yields one (repeated) patch
     short = analyzer.analyze(make_audio("short.wav", seconds=0.5))
     assert np.isfinite(short.embedding).all()
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory):
+    """An ``Analyzer`` factory on the toy model (1-s patches): ``toy(partial=True)``."""
+    from mcbr_core.analysis import Analyzer
+    from mcbr_core.plugins import Plugins
+
+    plugins = Plugins((ToyPlugin(),), entry_points=False)
+    model = make_toy_model(tmp_path_factory.mktemp("model") / "toy.safetensors")
+    # 64 one-second patches: files up to 65 s are decoded whole
+    base = AnalysisSettings(model=str(model), device="cpu", max_patches=64, window_patches=4)
+    return lambda **changes: Analyzer(replace(base, **changes), plugins=plugins)
+
+
+@pytest.mark.parametrize("build", [badinput.damaged_tail_mp3, badinput.overwritten_flac])
+def test_a_file_that_decodes_in_part_fails_naming_its_coverage(toy, tmp_path: Path, build) -> None:
+    path = build(tmp_path)
+    with pytest.raises(DecodeError, match=COVERAGE_ERROR):
+        toy().analyze(path)
+    result = toy(partial=True).analyze(path)  # analysed on what decoded, and says how much that was
+    assert 0.05 < result.coverage < 0.9
+    assert result.duration == pytest.approx(30.0, abs=0.1)
+    assert result.analysed < 0.2 * 30.0
+    assert np.isfinite(result.embedding).all()
+    assert toy(min_coverage=0.05).analyze(path).coverage == pytest.approx(result.coverage)
+
+
+def test_windowed_analysis_counts_what_each_window_yields(toy, tmp_path: Path) -> None:
+    settings = {"max_patches": 16, "window_patches": 4}  # a 30-s file: 4 windows of 4.05 s from 1.5 s on
+    path = badinput.damaged_tail_mp3(tmp_path)  # the first window is half sound, the others lie in the damage
+    with pytest.raises(DecodeError, match=r"only \d+% of the audio decodes \(\d\.\d of 16\.2 s in 4 windows\)"):
+        toy(**settings).analyze(path)
+    assert toy(**settings, partial=True).analyze(path).coverage < 0.25
+    with pytest.raises(DecodeError, match=r"^none of the audio decodes \(0\.0 of 16\.2 s in 4 windows\): "):
+        toy(**settings, partial=True).analyze(badinput.overwritten_flac(tmp_path))  # nothing to analyse
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "opus", "mp3", "m4a"])
+@pytest.mark.parametrize("windows", [False, True])
+def test_healthy_files_decode_whole(toy, make_audio, fmt: str, windows: bool) -> None:
+    analyzer = toy(max_patches=8, window_patches=2) if windows else toy()
+    result = analyzer.analyze(make_audio(f"healthy.{fmt}", seconds=20.0, channels=2))
+    assert result.coverage == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("build", [badinput.glitched_mp3, badinput.vbr_mp3_without_xing])
+def test_odd_but_sound_mp3s_pass(toy, tmp_path: Path, build) -> None:
+    result = toy().analyze(build(tmp_path))
+    assert result.coverage > 0.97
+    assert result.duration == pytest.approx(30.0, abs=0.1)
+
+
+def test_coverage_settings_are_validated() -> None:
+    assert AnalysisSettings().min_coverage == 0.9 and AnalysisSettings().partial is False
+    settings = from_mapping(AnalysisSettings, {"min_coverage": 0.5, "partial": True}, where="mcbr")
+    assert (settings.min_coverage, settings.partial) == (0.5, True)
+    assert AnalysisSettings(min_coverage=1).min_coverage == 1
+    for bad in (0, 0.0, -0.1, 1.01, "0.9", True):
+        with pytest.raises(ConfigError, match="min_coverage"):
+            AnalysisSettings(min_coverage=bad)
+    with pytest.raises(ConfigError, match="partial"):
+        AnalysisSettings(partial="yes")
