@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -54,9 +55,12 @@ class McbrPlugin(BeetsPlugin):
         super().__init__(name)
         self.config.add(settings.DEFAULTS)
         self._add_mood_field()
+        # `$mood` in a format is empty, not a literal `$mood`, for an item without moods
+        self.template_fields[fields.MOOD_FIELD] = fields.mood_of
         self._touched_store = False
         self._library: Path | None = None
         self._pending_writes: dict[int, bool] = {}
+        self._import_counts: Counter[str] = Counter()
         core_log = logging.getLogger("mcbr_core")
         core_log.handlers = [h for h in core_log.handlers if not isinstance(h, _BeetsLogHandler)]
         core_log.addHandler(_BeetsLogHandler(self._log))
@@ -69,6 +73,7 @@ class McbrPlugin(BeetsPlugin):
         if auto:
             self.import_stages = [self.imported]
             self.register_listener("import_task_files", self.import_task_files)
+            self.register_listener("import", self.import_summary)
         self.register_listener("library_opened", self.use_library)
         self.register_listener("item_removed", self.item_removed)
         self.register_listener("item_moved", self.item_moved)
@@ -198,13 +203,13 @@ class McbrPlugin(BeetsPlugin):
         for item_id, result in self.engine.pool.analyze((item.id, item.filepath) for item in items):
             item = by_id[item_id]
             if isinstance(result, AnalysisFailed):
-                self._fail(item, str(result))
+                self.fail(item, str(result))
                 yield item, None
                 continue
             try:
                 yield item, self._record(item, result, persist=persist)
             except (McbrError, OSError, ValueError) as exc:
-                self._fail(item, str(exc) or type(exc).__name__)
+                self.fail(item, str(exc) or type(exc).__name__)
                 yield item, None
 
     def check_sources(self) -> None:
@@ -249,7 +254,13 @@ class McbrPlugin(BeetsPlugin):
         item["mcbr_heads"] = engine.heads_id
         return tags
 
-    def _fail(self, item: Item, reason: str) -> None:
+    @property
+    def log(self) -> logging.Logger:
+        """The plugin's beets logger (``{}`` placeholders), for the subcommands."""
+        return self._log
+
+    def fail(self, item: Item, reason: str) -> None:
+        """Mark ``item`` failed (not stored) after one log line naming the file and the reason."""
         self._log.error("{}: {}", item.filepath, reason)
         item["mcbr_status"] = "failed"
         item["mcbr_error"] = reason[:500]
@@ -275,9 +286,15 @@ class McbrPlugin(BeetsPlugin):
         item["mcbr_heads"] = self.engine.heads_id
         item["mcbr_mtime"] = mtime
         item["mcbr_analyzed"] = time.time()
-        item["mcbr_status"] = "ok"
-        if "mcbr_error" in item:
-            del item["mcbr_error"]
+        if analysis.coverage < self.settings.analysis.min_coverage:  # analysed in part (``partial: yes``)
+            reason = f"only {analysis.coverage:.0%} of the audio decodes; tagged on that part"
+            self._log.warning("{}: {}", item.filepath, reason)
+            item["mcbr_status"] = "partial"
+            item["mcbr_error"] = reason
+        else:
+            item["mcbr_status"] = "ok"
+            if "mcbr_error" in item:
+                del item["mcbr_error"]
         self._log.debug(
             "{}: genres {}, moods {} ({:.2f}s decode, {:.2f}s features, {:.2f}s model)",
             item.filepath,
@@ -364,6 +381,9 @@ class McbrPlugin(BeetsPlugin):
         beets_writes = bool(session.config["write"].get(bool)) and (task.apply or task.choice_flag == Action.RETAG)
         for item, tags in self.analyze_items(list(task.imported_items())):
             item.store()
+            self._import_counts["failed" if tags is None else "analysed"] += 1
+            if tags is not None and any(fields.own_values(item, f) for f in fields.OWN):
+                self._import_counts["tagged"] += 1
             # beets writes every field itself after applying a match; for as-is
             # imports and unchanged re-imports it writes nothing, so we do. Failed
             # items only need their mtime recorded again once the file has moved.
@@ -383,6 +403,16 @@ class McbrPlugin(BeetsPlugin):
                 self.engine.store.set_path(item.id, bytes(item.path), mtime)
             item.store()
 
+    def import_summary(self, lib: Library, paths: list[bytes]) -> None:
+        """At the end of an import: how many tracks were analysed, tagged and failed."""
+        counts, self._import_counts = self._import_counts, Counter()
+        if not counts or (self.settings.quiet and not counts["failed"]):
+            return
+        where = " (`beet ls mcbr_status:failed -f '$path: $mcbr_error'`)" if counts["failed"] else ""
+        ui.print_(
+            f"mcbr: analysed {counts['analysed']}, tagged {counts['tagged']}, {counts['failed']} failed{where}"
+        )
+
     # -- library events ----------------------------------------------------------
 
     def item_removed(self, item: Item) -> None:
@@ -394,6 +424,10 @@ class McbrPlugin(BeetsPlugin):
         """Keep the embedding of a moved item, with its new path."""
         if self.store_path.exists():
             self.engine.store.set_path(item.id, bytes(destination))
+
+    def index_rebuilt(self) -> None:
+        """The command rebuilt the index itself: nothing left to do at exit."""
+        self._touched_store = False
 
     def cli_exit(self, lib: Library) -> None:
         """Rebuild the index once per command if this command changed the store."""

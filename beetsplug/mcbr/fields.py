@@ -19,6 +19,11 @@ MOOD_FIELD = "mood"
 OWN = {"genres": "mcbr_genres", MOOD_FIELD: "mcbr_moods"}
 
 
+def mood_of(item: Item) -> str:
+    """An item's moods as one string, ``""`` without any (the ``$mood`` template field)."""
+    return str(item._values_flex.get(MOOD_FIELD) or "")
+
+
 def field_values(item: Item, field: str, separator: str) -> list[str]:
     """The values of a genre or mood field (``genres`` is a list; ``mood`` a joined string)."""
     value = item.get(field)

@@ -288,7 +288,7 @@ def query_items(plugin: McbrPlugin, lib: Library, terms: list[str]) -> list[Item
             items += found[:1]
             missing += not found
         if missing:
-            plugin._log.warning(
+            plugin.log.warning(
                 "{} of the {} entries of {} are not in the library", missing, len(entries), path
             )
         if not items:
@@ -400,7 +400,7 @@ def run(
         restricted = list(lib.items(restrict))
         known.add(restricted)
         allowed = [i.id for i in restricted]
-        plugin._log.debug("{} track(s) match the restriction {!r}", len(allowed), restrict)
+        plugin.log.debug("{} track(s) match the restriction {!r}", len(allowed), restrict)
     duration = opts.duration
     count = (
         opts.count if opts.count is not None or duration is None else 0
@@ -436,7 +436,7 @@ def run(
     for playlist in playlists:
         wanted = constraints.count
         if wanted is not None and len(playlist.item_ids) < wanted and strategy.name != "cluster":
-            plugin._log.info(
+            plugin.log.info(
                 "{}: {} of {} tracks (the candidates, caps or duration left no more)",
                 playlist.name,
                 len(playlist.item_ids),

@@ -47,3 +47,18 @@ class TestConfigErrors(McbrHelper):
         self.make_track("hi", freq=HIGH)
         self.import_singletons()
         assert "analysed" in self.run_with_output("mcbr", "-f")
+
+
+class TestMoodField(McbrHelper):
+    def test_an_item_without_mood_formats_as_empty(self) -> None:
+        self.make_track("hi", freq=HIGH)
+        self.make_track("none", freq=HIGH)
+        self.config["mcbr"]["mood"] = {"threshold": 1.0, "count": 1}  # no mood passes the floor
+        self.import_singletons()
+        out = self.run_with_output("ls", "-f", "[$title|$mood]")
+        assert sorted(out.split()) == ["[hi|]", "[none|]"]
+        self.run_command("modify", "-y", "title:hi", "mood=Happy")
+        out = self.run_with_output("ls", "-f", "[$title|$mood]", "mood:Happy")
+        assert out.split() == ["[hi|Happy]"]
+        self.run_command("write", "title:hi")
+        assert self.file_tags("hi").mood == "Happy"
