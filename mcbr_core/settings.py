@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from mcbr_core.config_keys import check_keys
 from mcbr_core.errors import ConfigError
@@ -30,6 +31,9 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str) -> T:
     """
     check_keys(data, (f.name for f in fields(cls)), where=where)  # type: ignore[arg-type]
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    hints = get_type_hints(cls)
+    for key, value in values.items():
+        check_type(value, hints.get(key), where=f"{where}.{key}")
     try:
         return cls(**values)
     except TypeError as exc:
@@ -37,6 +41,37 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], *, where: str) -> T:
     except ConfigError as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith("mcbr") else f"{where}: {message}") from None
+
+
+_EXPECTED = {bool: "yes or no", int: "a whole number", float: "a number", str: "text"}
+
+
+def check_type(value: Any, hint: Any, *, where: str) -> None:
+    """Reject a value that is not of a plain field type (bool, int, float, str, or an optional one).
+
+    Other annotations (tuples, mappings, unions of several types) are left to the
+    dataclass's own ``__post_init__``.
+
+    Raises
+    ------
+    ConfigError
+        ``mcbr.playlist.radio.pool: expected a whole number, got 'abc'``.
+    """
+    if get_origin(hint) in (Union, UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if value is None and len(args) < len(get_args(hint)):
+            return
+        hint = args[0] if len(args) == 1 else None
+    if hint not in _EXPECTED:
+        return
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[hint]
+    if not ok:
+        raise ConfigError(f"{where}: expected {_EXPECTED[hint]}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ class McbrPlugin(BeetsPlugin):
             _ = self.engine.heads  # loads them
             _ = self.engine.store  # claims it for this library, or refuses another library's
         except McbrError as exc:
-            raise ui.UserError(f"mcbr: {exc}") from None
+            raise settings.user_error(exc) from None
 
     def analyze_item(self, item: Item, *, persist: bool = True) -> Tags | None:
         """Analyse one item (see ``analyze_items``)."""

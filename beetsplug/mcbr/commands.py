@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from beets import ui
 from beets.util import syspath
 
+from beetsplug.mcbr import settings
 from mcbr_core.errors import McbrError
 from mcbr_core.store.mtime import same_mtime
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
 
     from beetsplug.mcbr import McbrPlugin
+    from mcbr_core.similarity import Recording
 
 
 class AnalyzeOptions(Protocol):
@@ -37,20 +40,31 @@ class SimilarOptions(Protocol):
     album: bool
     artist: bool
     format: str | None
+    duplicates: bool | None
 
 
 class Progress:
-    """A one-line progress display on stderr for runs of more than a few items."""
+    """A one-line progress display on stderr, with the time left, for runs of more than a few items."""
 
     def __init__(self, total: int, *, enabled: bool) -> None:
         self.total = total
         self.enabled = enabled and total > 3 and sys.stderr.isatty()
         self.done = 0
+        self.started = time.monotonic()
+
+    def eta(self) -> str:
+        """The time left as ``m:ss`` (``h:mm:ss`` past an hour), from the mean time per item so far."""
+        if not self.done:
+            return "?"
+        left = round((time.monotonic() - self.started) / self.done * (self.total - self.done))
+        hours, rest = divmod(left, 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
     def step(self, label: str) -> None:
         self.done += 1
         if self.enabled:
-            text = f"mcbr: {self.done}/{self.total} {label}"[:79]
+            head = f"mcbr: {self.done}/{self.total}, {self.eta()} left "
+            text = (head + label)[:79]
             sys.stderr.write(f"\r{text:<79}")
             sys.stderr.flush()
 
@@ -60,7 +74,7 @@ class Progress:
             sys.stderr.flush()
 
 
-ANALYSE, RETAG, CURRENT = "analyse", "retag", "current"
+ANALYSE, RETAG, CURRENT, MISSING = "analyse", "retag", "current", "missing"
 
 
 def freshness(plugin: McbrPlugin, item: Item) -> str:
@@ -72,15 +86,16 @@ def freshness(plugin: McbrPlugin, item: Item) -> str:
         ``current``: analysed by this model and these heads, and the file has not
         changed (a failed item stays failed until its file changes); ``retag``:
         only the clip heads changed and they tag every kind, so the stored embedding
-        is enough; ``analyse``: the audio must go through the model again.
+        is enough; ``analyse``: the audio must go through the model again;
+        ``missing``: the file is not there (nothing can be done until it is back).
     """
     engine = plugin.engine
-    if item.get("mcbr_model") != engine.model_id:
-        return ANALYSE
     try:
         mtime = os.stat(syspath(item.path)).st_mtime
-    except OSError:  # a missing file stays failed until it reappears
-        return CURRENT if item.get("mcbr_status") == "failed" else ANALYSE
+    except OSError:
+        return MISSING
+    if item.get("mcbr_model") != engine.model_id:
+        return ANALYSE
     if item.get("mcbr_status") == "failed":
         return CURRENT if same_mtime(item.get("mcbr_mtime"), mtime) else ANALYSE
     row = engine.store.row(item.id, engine.model_id)
@@ -91,18 +106,14 @@ def freshness(plugin: McbrPlugin, item: Item) -> str:
     return RETAG if engine.can_tag_from_embedding else ANALYSE
 
 
-def is_current(plugin: McbrPlugin, item: Item) -> bool:
-    """Whether ``item`` was analysed by the configured model and heads, and its file has not changed since."""
-    return freshness(plugin, item) == CURRENT
-
-
 class Counts(NamedTuple):
-    """What one ``beet mcbr`` run did."""
+    """What one ``beet mcbr`` run did (``failed`` includes ``missing``)."""
 
     analysed: int
     retagged: int
     skipped: int
     failed: int
+    missing: int = 0
 
 
 def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: AnalyzeOptions) -> Counts:
@@ -124,12 +135,17 @@ def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: Ana
             plugin.write_fields(item)
         item.store()
 
+    missing = [i for i in items if state[i.id] == MISSING]
+    for item in missing:  # one line each; marked failed so the summary and `mcbr_status:failed` find them
+        plugin.fail(item, "file not found")
+        if not opts.pretend:
+            item.store()
     retagged = 0
     for item in retag:  # new clip heads, same audio: no decoding, no network
         try:
             plugin.retag_item(item)
         except McbrError as exc:
-            plugin._log.debug("{}; analysing it again", exc)
+            plugin.log.debug("{}; analysing it again", exc)
             todo.append(item)
             continue
         retagged += 1
@@ -148,7 +164,8 @@ def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: Ana
             finish(item)
     finally:
         progress.close()
-    return Counts(len(todo) - failed, retagged, len(items) - len(todo) - retagged, failed)
+    skipped = len(items) - len(todo) - retagged - len(missing)
+    return Counts(len(todo) - failed, retagged, skipped, failed + len(missing), len(missing))
 
 
 def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -181,20 +198,28 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
             with plugin.run_lock():
                 counts = analyze_items(plugin, lib, items, opts)
         except McbrError as exc:
-            raise ui.UserError(f"mcbr: {exc}") from None
+            raise settings.user_error(exc) from None
         if not opts.quiet or counts.failed:
             verb = "would analyse" if opts.pretend else "analysed"
             retag_verb = "would re-tag" if opts.pretend else "re-tagged"
             retagged = f"{retag_verb} {counts.retagged} from stored embeddings, " if counts.retagged else ""
+            missing = f" ({counts.missing} files missing)" if counts.missing else ""
+            where = " (`beet ls mcbr_status:failed -f '$path: $mcbr_error'`)" if counts.failed else ""
             ui.print_(f"mcbr: {verb} {counts.analysed}, {retagged}skipped {counts.skipped} up to date, "
-                      f"{counts.failed} failed")  # fmt: skip
+                      f"{counts.failed} failed{missing}{where}")  # fmt: skip
 
     cmd.func = func
     return cmd
 
 
 def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> None:
-    """``beet mcbr --check`` / ``--fix``: compare store and index with the library, and repair."""
+    """``beet mcbr --check`` / ``--fix``: compare store and index with the library, and repair.
+
+    Each finding names its items (beets' item format). ``--fix`` analyses what lacks
+    an embedding or changed, drops orphans and rows of other models, rebuilds the
+    index, and marks items whose file is missing as failed: only the user can
+    repair those (restore the file, or ``beet remove`` the item).
+    """
     from mcbr_core.store.check import check
 
     engine = plugin.engine
@@ -217,8 +242,14 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
             neighbours=engine.neighbours,
             failed=frozenset(failed),
         )
-        for line in report.lines():
+        for line, ids in report.findings():
             ui.print_(f"mcbr: {line}")
+            if not opts.quiet:
+                for item_id in ids:
+                    if item_id in items:
+                        ui.print_(f"  {format(items[item_id])}")
+        if report.absent:
+            ui.print_("mcbr: --fix cannot repair missing files: restore them, or `beet remove` their items")
         if not opts.fix:
             if not report.ok:
                 ui.print_("mcbr: run `beet mcbr --fix` to repair")
@@ -229,13 +260,20 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
         removed = engine.store.remove(report.orphans)
         for item_id, model_id in report.stale:
             removed += engine.store.remove([item_id], model_id=model_id)
-        todo = [items[i] for i in report.missing + report.changed if mtimes[i] is not None]
+        for item_id in report.absent:
+            item = items[item_id]
+            if item.get("mcbr_status") != "failed" or item.get("mcbr_error") != "file not found":
+                plugin.fail(item, "file not found")
+                item.store()
+        todo = [items[i] for i in report.missing + report.changed]
         opts.force = True
         counts = analyze_items(plugin, lib, todo, opts) if todo else Counts(0, 0, 0, 0)
-        done, bad = counts.analysed, counts.failed
         engine.neighbours.index(rebuild=True)
-        plugin._touched_store = False  # noqa: SLF001 - the index was just rebuilt
-        ui.print_(f"mcbr: removed {removed} embeddings, analysed {done} items ({bad} failed), rebuilt the index")
+        plugin.index_rebuilt()
+        ui.print_(
+            f"mcbr: removed {removed} embeddings, analysed {counts.analysed} items ({counts.failed} failed), "
+            f"rebuilt the index" + (f"; {len(report.absent)} missing files left as failed" if report.absent else "")
+        )
 
 
 def similar_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -244,6 +282,13 @@ def similar_command(plugin: McbrPlugin) -> ui.Subcommand:
     cmd.parser.add_option("-n", "--count", type="int", default=None, help="number of results (default: 10)")
     cmd.parser.add_option("--album", action="store_true", default=False, help="list similar albums")
     cmd.parser.add_option("--artist", action="store_true", default=False, help="list similar artists")
+    cmd.parser.add_option(
+        "-d",
+        "--duplicates",
+        action="store_true",
+        default=None,
+        help="list every copy of a recording (mp3 and flac of one song), and copies of the query's tracks",
+    )
     cmd.parser.add_format_option(target="item")
 
     def func(lib: Library, opts: SimilarOptions, args: list[str]) -> None:
@@ -254,7 +299,7 @@ def similar_command(plugin: McbrPlugin) -> ui.Subcommand:
         try:
             similar(plugin, lib, args, opts)
         except McbrError as exc:
-            raise ui.UserError(f"mcbr: {exc}") from None
+            raise settings.user_error(exc) from None
 
     cmd.func = func
     return cmd
@@ -282,7 +327,9 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
         objs = [(_representative(lib, r.key), r.distance) for r in results]
     else:
         kind = "item"
-        results = engine.neighbours.similar(ids, n)
+        duplicates = s.similar_duplicates if opts.duplicates is None else opts.duplicates
+        same = None if duplicates else _recording_of(lib, items)
+        results = engine.neighbours.similar(ids, n, same=same)
         objs = [(lib.get_item(r.key), r.distance) for r in results]
     fmt = opts.format or s.formats[kind]
     for obj, distance in objs:
@@ -308,7 +355,7 @@ def ensure_embeddings(plugin: McbrPlugin, items: list[Item], query: str) -> None
         raise ui.UserError(
             f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {query}` first"
         )
-    plugin._log.info("analysing {} item(s) without an embedding", len(missing))
+    plugin.log.info("analysing {} item(s) without an embedding", len(missing))
     for item, tags in plugin.analyze_items(missing):
         if tags is not None and plugin.should_write():
             plugin.write_fields(item)
@@ -341,3 +388,21 @@ def _representative(lib: Library, artist: str) -> Item | None:
     from beets.dbcore.query import MatchQuery
 
     return next(iter(lib.items(MatchQuery("artist", artist))), None)
+
+
+def _recording_of(lib: Library, known: list[Item]) -> Callable[[int], Recording | None]:
+    """Each item's recording for ``beet similar``: its ``mb_trackid``, and its artist and title."""
+    from mcbr_core.similarity import Recording
+
+    def of(item: Item) -> Recording | None:
+        return Recording.of(mbid=item.get("mb_trackid"), artist=item.get("artist"), title=item.get("title"))
+
+    cache: dict[int, Recording | None] = {i.id: of(i) for i in known}
+
+    def key(item_id: int) -> Recording | None:
+        if item_id not in cache:
+            item = lib.get_item(item_id)
+            cache[item_id] = of(item) if item else None
+        return cache[item_id]
+
+    return key

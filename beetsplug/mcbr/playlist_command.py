@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from beets import config as beets_config
 from beets import ui
 
+from beetsplug.mcbr.settings import user_error
 from beetsplug.mcbr.commands import ensure_embeddings
 from mcbr_core.errors import McbrError
 
@@ -195,8 +196,7 @@ def playlist_command(plugin: McbrPlugin) -> ui.Subcommand:
         try:
             run(plugin, lib, args[0], args[1:], opts)
         except McbrError as exc:
-            message = str(exc)
-            raise ui.UserError(message if message.startswith("mcbr: ") else f"mcbr: {message}") from None
+            raise user_error(exc) from None
 
     cmd.func = func
     return cmd
@@ -215,7 +215,7 @@ def load_settings(plugin: McbrPlugin) -> PlaylistSettings:
 def _mode_options(
     strategy: PlaylistStrategy, settings: PlaylistSettings, opts: PlaylistOptions
 ) -> dict[str, Any]:
-    import yaml
+    from mcbr_core.options import parse_options
 
     options = dict(settings.modes.get(strategy.name, {}))
     for flag, key in (("--clusters", "clusters"), ("--dims", "dims")):
@@ -225,11 +225,10 @@ def _mode_options(
         if key not in strategy.defaults:
             raise ui.UserError(f"mcbr: {flag} does not apply to {strategy.name}")
         options[key] = value
-    for pair in opts.options or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ui.UserError(f"mcbr: -O takes KEY=VALUE, got {pair!r}")
-        options[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    try:
+        options.update(parse_options(opts.options or [], what="mcbr: -O"))
+    except McbrError as exc:
+        raise user_error(exc) from None
     return options
 
 

@@ -155,6 +155,12 @@ def _workers(value: object) -> int:
 _FREE_SECTIONS = frozenset({"canonical"})
 
 
+def user_error(exc: Exception, command: str = "mcbr") -> UserError:
+    """A core error as beets shows it: one line, prefixed with the command unless it names a key already."""
+    message = str(exc)
+    return UserError(message if message.startswith("mcbr") else f"{command}: {message}")
+
+
 def check_keys(config: confuse.ConfigView, defaults: dict[str, Any] = DEFAULTS, where: str = "mcbr") -> None:
     """Reject unknown keys in the section and in its sub-sections, naming the nearest valid key.
 
@@ -237,5 +243,4 @@ def load(config: confuse.ConfigView) -> PluginSettings:
             formats={k: similar[f"format_{k}"].as_str() for k in ("item", "album", "artist")},
         )
     except (confuse.ConfigError, McbrError) as exc:
-        message = str(exc)
-        raise UserError(message if message.startswith("mcbr") else f"mcbr: {message}") from None
+        raise user_error(exc) from None

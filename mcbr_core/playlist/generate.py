@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mcbr_core.config_keys import check_keys
 from mcbr_core.errors import ConfigError, McbrError, PluginError
 from mcbr_core.playlist.base import Playlist, PlaylistRequest, PlaylistStrategy
 from mcbr_core.playlist.constraints import Transitions, enforce, tour
@@ -44,12 +45,7 @@ def strategy_names(plugins: Plugins | None = None) -> list[str]:
 
 def check_options(strategy: PlaylistStrategy, options: dict[str, object]) -> dict[str, object]:
     """The strategy's defaults updated by ``options``; an unknown key is an error."""
-    unknown = sorted(set(options) - set(strategy.defaults))
-    if unknown:
-        known = ", ".join(sorted(strategy.defaults)) or "none"
-        raise ConfigError(
-            f"mcbr.playlist.{strategy.name}: unknown option(s) {', '.join(unknown)} (known: {known})"
-        )
+    check_keys(options, strategy.defaults, where=f"mcbr.playlist.{strategy.name}")
     return {**strategy.defaults, **options}
 
 

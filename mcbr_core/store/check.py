@@ -25,6 +25,8 @@ class CheckReport:
         Embeddings of items that are no longer in the library.
     stale
         ``(item_id, model_id)`` rows of other models or other feature versions.
+    absent
+        Items whose file is missing (only the user can repair these).
     index
         ``"fresh"``, ``"stale"``, ``"missing"``, ``"empty"`` or a mismatch message.
     """
@@ -33,21 +35,23 @@ class CheckReport:
     changed: list[int] = field(default_factory=list)
     orphans: list[int] = field(default_factory=list)
     stale: list[tuple[int, str]] = field(default_factory=list)
+    absent: list[int] = field(default_factory=list)
     index: str = "missing"
 
     @property
     def ok(self) -> bool:
-        """Whether nothing needs fixing."""
+        """Whether nothing needs fixing that a repair can fix (missing files need the user)."""
         return not (self.missing or self.changed or self.orphans or self.stale) and self.index in ("fresh", "empty")
 
-    def lines(self) -> list[str]:
-        """A human summary, one finding a line."""
+    def findings(self) -> list[tuple[str, list[int]]]:
+        """A human summary, one finding a line, each with the library items it names."""
         return [
-            f"items without an embedding: {len(self.missing)}",
-            f"items changed since analysis: {len(self.changed)}",
-            f"orphaned embeddings (item gone): {len(self.orphans)}",
-            f"embeddings of other models or feature versions: {len(self.stale)}",
-            f"index: {self.index}",
+            (f"items without an embedding: {len(self.missing)}", self.missing),
+            (f"items changed since analysis: {len(self.changed)}", self.changed),
+            (f"items whose file is missing: {len(self.absent)}", self.absent),
+            (f"orphaned embeddings (item gone): {len(self.orphans)}", []),
+            (f"embeddings of other models or feature versions: {len(self.stale)}", sorted({i for i, _ in self.stale})),
+            (f"index: {self.index}", []),
         ]
 
 
@@ -73,7 +77,7 @@ def check(
     neighbours
         The index manager of the configured model.
     failed
-        Items marked as failed (not counted as missing).
+        Items marked as failed whose file has not changed since (not counted as missing).
     """
     report = CheckReport()
     have: dict[int, float | None] = {}
@@ -86,10 +90,12 @@ def check(
             have[row.item_id] = row.mtime
     report.orphans = sorted(set(report.orphans))
     for item_id, mtime in items.items():
-        if item_id not in have:
+        if mtime is None:
+            report.absent.append(item_id)
+        elif item_id not in have:
             if item_id not in failed:
                 report.missing.append(item_id)
-        elif mtime is not None and not same_mtime(have[item_id], mtime):
+        elif not same_mtime(have[item_id], mtime):
             report.changed.append(item_id)
     report.index = index_state(store, neighbours, model_id)
     return report

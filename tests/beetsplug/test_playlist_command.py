@@ -255,8 +255,10 @@ class TestErrorsAndAnalysis(PlaylistHelper):
             (("radio", "title:nothing"), "no items match"),
             (("path", "title:low0", "title:high0", "title:low1"), "path takes two queries"),
             (("radio", "title:low0", "--clusters", "2"), "--clusters does not apply to radio"),
-            (("radio", "title:low0", "-O", "colour=red"), r"unknown option\(s\) colour"),
-            (("radio", "title:low0", "-O", "nonsense"), "-O takes KEY=VALUE"),
+            (("radio", "title:low0", "-O", "colour=red"), r"mcbr.playlist.radio: unknown key 'colour'"),
+            (("radio", "title:low0", "-O", "nonsense"), r"-O: expected KEY=VALUE, got 'nonsense'"),
+            (("radio", "title:low0", "-O", "pool=abc"), r"^mcbr.playlist.radio.pool: expected a whole number, got 'abc'$"),
+            (("radio", "title:low0", "-O", "pool=yes"), r"pool: expected a whole number, got True"),
         ],
     )
     def test_clear_errors(self, args: tuple[str, ...], message: str) -> None:

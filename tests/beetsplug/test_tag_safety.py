@@ -100,7 +100,7 @@ class TestNoTagLoss(McbrHelper):
         assert any("read-only" in r.getMessage() for r in caplog.records)
         assert self.lib.items("title:ro").get().genres == ["Rock"]  # the database still learns the tags
 
-    def test_deleted_file_is_marked_not_retried(self, caplog: pytest.LogCaptureFixture) -> None:
+    def test_deleted_file_is_marked_failed_every_run(self, caplog: pytest.LogCaptureFixture) -> None:
         self.make_track("gone", freq=HIGH)
         self.config["mcbr"]["auto"] = False
         self.unload_plugins()
@@ -112,5 +112,6 @@ class TestNoTagLoss(McbrHelper):
         assert "1 failed" in out
         item = self.lib.items("title:gone").get()
         assert item["mcbr_status"] == "failed" and "not found" in item["mcbr_error"]
-        assert "skipped 1" in self.run_with_output("mcbr")  # not retried
-        assert "1 failed" in self.run_with_output("mcbr", "-f")  # unless forced
+        # a missing file is a failure every run (never "up to date") until it is back or removed
+        assert "skipped 0 up to date, 1 failed (1 files missing)" in self.run_with_output("mcbr")
+        assert "1 failed" in self.run_with_output("mcbr", "-f")

@@ -166,7 +166,7 @@ def test_a_third_party_strategy_gets_the_constraints_enforced() -> None:
     assert max(Counter(t.artist for t in tracks).values()) <= 2
     assert max(Counter(t.album_id for t in tracks).values()) <= 1
     assert all(x.artist != y.artist for x, y in itertools.pairwise(tracks))
-    with pytest.raises(ConfigError, match=r"unknown option\(s\) colour \(known: reverse\)"):
+    with pytest.raises(ConfigError, match=r"unknown key .colour. \(known keys: reverse\)"):
         make_playlists(
             get_strategy("everything", plugins), PlaylistRequest((), lib.space(), c, {"colour": 1})
         )
