@@ -296,6 +296,8 @@ def similar_command(plugin: McbrPlugin) -> ui.Subcommand:
             raise ui.UserError("mcbr: --album and --artist exclude each other")
         if not args:
             raise ui.UserError("mcbr: similar needs a query, e.g. beet similar artist:Phish")
+        if opts.count is not None and opts.count < 1:
+            raise ui.UserError(f"mcbr: -n/--count must be at least 1, got {opts.count}")
         try:
             similar(plugin, lib, args, opts)
         except McbrError as exc:
@@ -319,6 +321,8 @@ def similar(plugin: McbrPlugin, lib: Library, query: list[str], opts: SimilarOpt
         kind = "album"
         query_albums = {i.album_id for i in items if i.album_id is not None}
         results = engine.neighbours.similar(ids, n, group=_album_of(lib), exclude_groups=query_albums)
+        if not results:
+            _explain_no_albums(lib, query_albums)
         objs = [(lib.get_album(r.key), r.distance) for r in results]
     elif opts.artist:
         kind = "artist"
@@ -374,6 +378,18 @@ def _album_of(lib: Library) -> Callable[[int], Hashable]:
         return cache[item_id]
 
     return key
+
+
+def _explain_no_albums(lib: Library, query_albums: set[int]) -> None:
+    """Say why ``similar --album`` found nothing: no other album, or none with an embedding yet."""
+    others = sum(1 for album in lib.albums() if album.id not in query_albums)
+    if not others:
+        singletons = "every track was imported as a singleton, " if not query_albums else ""
+        raise ui.UserError(
+            f"mcbr: --album: the library has no album besides the query's ({singletons}singletons "
+            "belong to no album); try --artist, or beet similar without --album"
+        )
+    raise ui.UserError(f"mcbr: --album: none of the other {others} albums has an embedding yet; run `beet mcbr`")
 
 
 def _artist_of(lib: Library) -> Callable[[int], Hashable]:

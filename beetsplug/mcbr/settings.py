@@ -225,6 +225,10 @@ def load(config: confuse.ConfigView) -> PluginSettings:
             memory_mb=config["memory_mb"].get(int),
         )
         similar = config["similar"]
+        if similar["count"].get(int) < 1:
+            raise McbrError(f"mcbr.similar.count: must be at least 1, got {similar['count'].get()}")
+        if similar["analyze_missing"].get(int) < 0:
+            raise McbrError(f"mcbr.similar.analyze_missing: must be >= 0, got {similar['analyze_missing'].get()}")
         return PluginSettings(
             force=config["force"].get(bool),
             keep_existing=config["keep_existing"].get(bool),

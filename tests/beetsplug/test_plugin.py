@@ -434,11 +434,24 @@ class TestReviewFixes(McbrHelper):
         assert "skipped 1 up to date" in self.run_with_output("mcbr")
         assert "1 failed" in self.run_with_output("mcbr", "-f")
 
-    def test_similar_count_zero_prints_nothing(self) -> None:
+    @pytest.mark.parametrize("count", ["0", "-3"])
+    def test_similar_rejects_counts_below_one(self, count: str) -> None:
+        self.make_track("a", freq=HIGH)
+        self.import_singletons()
+        with pytest.raises(UserError, match=f"^mcbr: -n/--count must be at least 1, got {count}$"):
+            self.run_command("similar", "-n", count, "title:a")
+        self.config["mcbr"]["similar"]["count"] = int(count)
+        self.unload_plugins()
+        self.load_plugins()
+        with pytest.raises(UserError, match=f"^mcbr.similar.count: must be at least 1, got {count}$"):
+            self.run_command("similar", "title:a")
+
+    def test_similar_album_on_singletons_says_why_it_has_nothing(self) -> None:
         self.make_track("a", freq=HIGH)
         self.make_track("b", freq=HIGH)
         self.import_singletons()
-        assert self.run_with_output("similar", "-n", "0", "title:a").strip() == ""
+        with pytest.raises(UserError, match="every track was imported as a singleton"):
+            self.run_command("similar", "--album", "title:a")
 
 
 class TestMove(McbrHelper):
