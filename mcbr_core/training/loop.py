@@ -39,6 +39,15 @@ Run folder::
     RUN/model.safetensors (+ .json)  the best model of a single run (not written by CV)
     RUN/checkpoints/fold<k>/{last,best}.safetensors (+ .json), last.state.pt
 
+Before anything is decoded or written, :func:`check_trainable` checks that the
+labelled clips can train the model: at least two labels, enough artists for the
+artist-disjoint parts, and at least two labels in every training part (it draws the
+split, which needs only the labels and artists). The run folder is created after
+that check. A folder holds a run once it holds a checkpoint: only then does a new
+run of the same folder need ``resume`` (or another folder). A run that stops before
+its first checkpoint (an error, Ctrl-C while the features are computed) removes what
+it wrote, and a folder it left without a checkpoint is started afresh.
+
 Runs are seeded (python, numpy, torch, DataLoader order, crops, workers): every
 epoch draws from generators seeded by ``(seed, fold, epoch)``, so a resumed run on
 the CPU ends with the same weights as an uninterrupted one.
@@ -52,8 +61,11 @@ import logging
 import math
 import platform
 import random
+import shutil
 import time
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,12 +77,20 @@ from mcbr_core.errors import ConfigError
 from mcbr_core.settings import from_mapping
 from mcbr_core.training import metrics as M
 from mcbr_core.training.cache import EmbeddingSource, ExtractorSource, FeatureCache, FramesSource, random_crop
-from mcbr_core.training.datasets.base import Clip, Dataset, TaskInfo
+from mcbr_core.training.datasets.base import (
+    Clip,
+    Dataset,
+    DatasetError,
+    LabelCounts,
+    TaskInfo,
+    TrainingDataError,
+)
 from mcbr_core.training.splits import group_key, grouped_folds, holdout_split
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CVResult", "FoldResult", "RunResult", "TrainConfig", "cross_validate", "run", "seed_everything", "train"]
+__all__ = ["CVResult", "FoldResult", "RunResult", "TrainConfig", "check_trainable", "cross_validate", "run",
+           "seed_everything", "train"]
 
 MODES = ("net", "probe", "head", "stats")
 #: C values a ``head`` chooses from on the validation part (arch option ``C`` overrides).
@@ -80,6 +100,9 @@ CLIP_MODES = ("head", "stats")  # modes fitted in closed form on one vector per 
 RESUMABLE = frozenset({"epochs", "patience", "min_delta", "num_workers", "device", "amp", "cache_dir"})
 PRECISE_BN_BATCHES = 100  # batches of training crops that re-estimate BatchNorm statistics after each epoch
 NORM_SAMPLE = 512  # clips the normalisation statistics are fitted on (a seeded sample of the training part)
+#: What a run writes into its folder (besides checkpoints/ and branches/): removed when a run ends before its first checkpoint.
+RUN_FILES = ("config.json", "metrics.jsonl", "skipped.json", "split.json", "folds.json", "report.txt",
+             "model.safetensors", "model.json")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -111,7 +134,7 @@ class TrainConfig:
         Seeds everything.
     folds
         0: the dataset's official split, else an artist-disjoint holdout;
-        k >= 2: artist-disjoint k-fold cross-validation (:func:`cross_validate`).
+        k >= 3: artist-disjoint k-fold cross-validation (:func:`cross_validate`).
     val_fraction, test_fraction
         Sizes of the holdout parts when the dataset has no official split.
     patch_seconds, patch_hop_seconds
@@ -173,8 +196,9 @@ class TrainConfig:
         for name in ("patience", "num_workers", "seed"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"train: {name} must be an integer >= 0, got {getattr(self, name)!r}")
-        if self.folds == 1 or self.folds < 0:
-            raise ConfigError(f"train: folds must be 0 (a single split) or >= 2, got {self.folds}")
+        if self.folds in (1, 2) or self.folds < 0:
+            raise ConfigError(f"train: folds must be 0 (a single split) or >= 3 (one fold tests, the next validates, "
+                              f"the others train), got {self.folds}")  # fmt: skip
         if not self.lr > 0 or self.weight_decay < 0:
             raise ConfigError("train: lr must be > 0 and weight_decay >= 0")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
@@ -400,25 +424,69 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def _open_run(config: TrainConfig, dataset: Dataset, task: str, *, resume: bool) -> tuple[TrainConfig, Path]:
-    """Create (or reopen, checking the config) the run folder and write ``config.json``."""
+def _has_checkpoint(run_dir: Path) -> bool:
+    """Whether a run folder holds a checkpoint (of a fold, of a stacked network's branch, or the final model)."""
+    return run_dir.is_dir() and any(run_dir.rglob("*.safetensors"))
+
+
+def _discard(run_dir: Path, created: Path | None) -> None:
+    """Remove what a run wrote: the folders it created, else its own files in ``run_dir``."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for name in ("checkpoints", "branches"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+def _open_run(config: TrainConfig, dataset: Dataset, task: str, *, resume: bool) -> tuple[TrainConfig, Path, Path | None]:
+    """Create (or reopen, checking the config) the run folder and write ``config.json``.
+
+    Returns
+    -------
+    config
+        With ``dataset`` filled in.
+    run_dir
+        The run folder.
+    created
+        The outermost folder this call created (``None``: the run folder existed).
+    """
     if not config.dataset:
         config = replace(config, dataset={"kind": dataset.name, "root": str(dataset.root), "options": dataset.options})
     run_dir = Path(config.run_dir) if config.run_dir else Path("runs") / f"{dataset.name}-{task}-{config.family}-s{config.seed}"
     cfg_path = run_dir / "config.json"
     new = config.to_dict()
     if cfg_path.exists():
-        if not resume:
+        if not resume and _has_checkpoint(run_dir):
             raise ConfigError(f"{run_dir} already holds a run: resume it (--resume) or choose another run folder")
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))["config"]
-        changed = sorted(k for k in set(old) | set(new) if k not in RESUMABLE and old.get(k) != new.get(k) and k != "run_dir")
-        if changed:
-            raise ConfigError(f"{run_dir}: cannot resume with other {', '.join(changed)} than the run was started with")
+        if not resume:  # a run that stopped before its first checkpoint: nothing to resume
+            log.info("%s: starting afresh (the run there stopped before its first checkpoint)", run_dir)
+            _discard(run_dir, None)
+        else:
+            old = json.loads(cfg_path.read_text(encoding="utf-8"))["config"]
+            changed = sorted(k for k in set(old) | set(new)
+                             if k not in RESUMABLE and old.get(k) != new.get(k) and k != "run_dir")  # fmt: skip
+            if changed:
+                raise ConfigError(f"{run_dir}: cannot resume with other {', '.join(changed)} than the run was started with")
+    created = next((p for p in reversed([run_dir, *run_dir.parents]) if not p.exists()), None)
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {"config": new, "dataset": {"name": dataset.name, "root": str(dataset.root), "task": task,
                                          "tasks": {k: asdict(v) for k, v in dataset.tasks.items()}}}  # fmt: skip
     cfg_path.write_text(json.dumps(record, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
-    return config, run_dir
+    return config, run_dir, created
+
+
+@contextmanager
+def _run_folder(config: TrainConfig, dataset: Dataset, task: str, *, resume: bool) -> Iterator[tuple[TrainConfig, Path]]:
+    """Open the run folder for the block; if the block fails before the first checkpoint, remove what the run wrote."""
+    config, run_dir, created = _open_run(config, dataset, task, resume=resume)
+    try:
+        yield config, run_dir
+    except BaseException:
+        if not _has_checkpoint(run_dir):
+            _discard(run_dir, created)
+        raise
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -450,22 +518,161 @@ def _targets(clips: list[Clip], task: str, info: TaskInfo) -> np.ndarray:
     return np.array([index[c.labels[task][0]] for c in clips], dtype=np.int64)
 
 
-def _indicators(ctx: _Context, idx: np.ndarray) -> np.ndarray:
-    """``(len(idx), K)`` label indicators (for stratified splitting)."""
-    y = ctx.y[idx]
-    if ctx.multilabel:
+def _indicators(y: np.ndarray, n_labels: int) -> np.ndarray:
+    """Targets ``(n,)`` or ``(n, K)`` -> ``(n, K)`` label indicators (for stratified splitting)."""
+    if y.ndim == 2:
         return y
-    out = np.zeros((len(idx), len(ctx.labels)), dtype=np.float32)
-    out[np.arange(len(idx)), y] = 1.0
+    out = np.zeros((len(y), n_labels), dtype=np.float32)
+    out[np.arange(len(y)), y] = 1.0
     return out
 
 
-def _prepare(config: TrainConfig, dataset: Dataset, *, resume: bool, plugins: Any) -> _Context:
+# -- can these clips train a model? ----------------------------------------------------------
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def _where(dataset: Dataset) -> tuple[str, str]:
+    """How messages name the dataset, and its clips."""
+    return ("the library", "item") if dataset.name == "library" else (f"the {dataset.name} dataset", "clip")
+
+
+def _listing(pairs: Sequence[tuple[str, int]], unit: str, most: int = 5) -> str:
+    shown = ", ".join(f"{label}: {_count(n, unit)}" for label, n in pairs[:most])
+    return shown + (f" and {len(pairs) - most} more" if len(pairs) > most else "")
+
+
+def _resolve_task(dataset: Dataset, task: str) -> str:
+    """:meth:`Dataset.resolve_task`, also finding a task that lost every label to ``min_count``."""
+    try:
+        return dataset.resolve_task(task)
+    except DatasetError:
+        for alt in (task, f"{task}s", task.rstrip("s")):
+            if alt in dataset.label_counts:
+                return alt
+        raise
+
+
+def _too_few_labels(dataset: Dataset, task: str) -> str:
+    """The one-line message for a task with fewer than two labels left."""
+    where, unit = _where(dataset)
+    counts = dataset.label_counts.get(task)
+    if counts is None:  # a dataset not built by finalize()
+        labelled = dataset.labelled(task)
+        tally: dict[str, int] = {}
+        for c in labelled:
+            for label in c.labels[task]:
+                tally[label] = tally.get(label, 0) + 1
+        counts = LabelCounts(tally, len(labelled))
+    singular = task[:-1] if task.endswith("s") and task[:-1] in dataset.label_counts else task
+    ranked = sorted(counts.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = [(label, n) for label, n in ranked if n >= counts.min_count]
+    least = f" with at least {_count(counts.min_count, unit)}" if counts.min_count > 1 else ""
+    if kept:
+        have = f"{len(kept)} {singular} label{'' if len(kept) == 1 else 's'}{least} ({_listing(kept, unit)})"
+    else:
+        have = f"no {singular} label{least}" + (f" (most: {_listing(ranked, unit, 3)})" if ranked else "")
+    return f"{where} has {have} among {_count(counts.clips, 'labelled ' + unit)}; training needs at least 2 labels"
+
+
+def _artists_per_label(clips: Sequence[Clip], groups: Sequence[str], task: str) -> str:
+    """``"Rock: 6 artists, Jazz: 1 artist"``: the artist groups of each label, fewest first."""
+    seen: dict[str, set[str]] = {}
+    for c, g in zip(clips, groups, strict=True):
+        for label in c.labels[task]:
+            seen.setdefault(label, set()).add(g)
+    ranked = sorted(((label, len(gs)) for label, gs in seen.items()), key=lambda kv: (kv[1], kv[0]))
+    return _listing(ranked, "artist", 6)
+
+
+def _check_clips(config: TrainConfig, dataset: Dataset, task: str, info: TaskInfo, clips: list[Clip]) -> None:
+    """Raise :class:`TrainingDataError` unless ``clips`` hold two labels and every training part of the split does.
+
+    The split is drawn here exactly as the run will draw it (it needs only the labels
+    and the artists), so a split that cannot train fails before any audio is decoded.
+    """
+    where, unit = _where(dataset)
+    present = sorted({label for c in clips for label in c.labels[task]})
+    if len(present) < 2:
+        only = f", all {present[0]}" if present else ""
+        raise TrainingDataError(f"{where} has only {_count(len(clips), 'usable ' + unit)} with {task} labels{only}; "
+                                "training needs at least 2 labels")  # fmt: skip
+    groups = [group_key(c.artist, c.id) for c in clips]
+    n_groups = len(set(groups))
+    k = config.folds
+    predefined = k >= 3 and all(c.fold is not None for c in clips) and len({c.fold for c in clips}) == k
+    official = k < 3 and {"train"} <= {c.split for c in clips} and bool({"val", "test"} & {c.split for c in clips})
+    if k >= 3:
+        need, what = k, f"{k}-fold cross-validation"
+    else:
+        need = 1 + (config.val_fraction > 0) + (config.test_fraction > 0)
+        what = "an artist-disjoint train/validation/test split" if need == 3 else "an artist-disjoint holdout split"
+    if not (predefined or official) and n_groups < need:
+        raise TrainingDataError(
+            f"{what} keeps each artist in one part and needs at least {need} artists "
+            f"(an {unit} without one counts as its own); {where}'s {_count(len(clips), unit)} with {task} labels "
+            f"have {n_groups} ({_artists_per_label(clips, groups, task)})"
+        )
+    y = _targets(clips, task, info)
+    for plan in _plans(config, clips, groups, _indicators(y, len(info.labels))):
+        seen = y[plan.train] if y.ndim == 1 else np.flatnonzero(y[plan.train].any(axis=0))  # label indices
+        trained = sorted({info.labels[int(i)] for i in seen})
+        if len(trained) < 2:
+            part = f"fold {plan.fold}'s training part" if k >= 3 else "the training part"
+            raise TrainingDataError(
+                f"{what} leaves {part} with {'only ' + trained[0] if trained else 'no label'}: each label needs "
+                f"{unit}s of more artists ({_artists_per_label(clips, groups, task)}; "
+                f"{_count(len(clips), unit)})"
+            )
+
+
+def check_trainable(config: TrainConfig, dataset: Dataset) -> str:
+    """Check, before anything is decoded or written, that the dataset can train ``config``'s model.
+
+    It needs at least two labels of the task (after the dataset's ``min_count``),
+    enough artists for the artist-disjoint parts (``folds`` of them for k-fold
+    cross-validation; train, validation and test for a holdout split), and at least
+    two labels in the training part of every fold. Labels found on a single artist
+    are logged: an artist-disjoint split can train or test them, not both.
+
+    Returns
+    -------
+    str
+        The task's name in the dataset (see :meth:`Dataset.resolve_task`).
+
+    Raises
+    ------
+    TrainingDataError
+        With a one-line message saying what the data has and what training needs.
+    DatasetError
+        If the dataset has no such task.
+    """
+    task = _resolve_task(dataset, config.task)
+    info = dataset.tasks.get(task)
+    if info is None or len(info.labels) < 2:
+        raise TrainingDataError(_too_few_labels(dataset, task))
+    clips = dataset.labelled(task)
+    _check_clips(config, dataset, task, info, clips)
+    artists: dict[str, set[str]] = {}
+    for c in clips:
+        for label in c.labels[task]:
+            artists.setdefault(label, set()).add(group_key(c.artist, c.id))
+    lone = sorted(label for label, groups in artists.items() if len(groups) == 1)
+    if lone:
+        log.warning("%s on a single artist (%s): an artist-disjoint split trains or tests %s, not both",
+                    "a label is" if len(lone) == 1 else f"{len(lone)} labels are", ", ".join(lone[:5]),
+                    "it" if len(lone) == 1 else "them")  # fmt: skip
+    return task
+
+
+def _prepare(config: TrainConfig, dataset: Dataset, task: str, run_dir: Path, *, plugins: Any, folds: int
+             ) -> _Context:  # fmt: skip
+    """Compute (or read from the cache) every clip's features; the run's context (``folds``: the split it makes)."""
     from mcbr_core.backends.device import pick_device
 
-    task = dataset.resolve_task(config.task)
     info = dataset.tasks[task]
-    config, run_dir = _open_run(config, dataset, task, resume=resume)
     seed_everything(config.seed)
     source = _source(config, plugins)
     cache = FeatureCache(source, root=config.cache_dir or None, namespace=dataset.name)
@@ -475,6 +682,8 @@ def _prepare(config: TrainConfig, dataset: Dataset, *, resume: bool, plugins: An
     (run_dir / "skipped.json").write_text(json.dumps(skipped, indent=1) + "\n", encoding="utf-8")
     if len(ok) < 2:
         raise ConfigError(f"{dataset.name}: only {len(ok)} usable clip(s) with {task} labels")
+    if failed:  # the clips that decoded must still make a split that trains
+        _check_clips(replace(config, folds=folds), dataset, task, info, ok)
     first = cache.load(ok[0])
     shape = (int(first.shape[0]), int(first.shape[1]))
     if config.mode == "net":
@@ -533,34 +742,40 @@ def _load(ctx: _Context, i: int) -> np.ndarray:
 # -- plans -----------------------------------------------------------------------------
 
 
-def _holdout_plan(ctx: _Context) -> _Plan:
-    splits = np.array([c.split for c in ctx.clips], dtype=object)
-    c = ctx.config
+def _plans(config: TrainConfig, clips: Sequence[Clip], groups: Sequence[str], targets: np.ndarray) -> list[_Plan]:
+    """The folds of a cross-validation (``folds >= 3``), else the one holdout plan.
+
+    ``targets`` ``[shape=(n_clips, n_labels)]`` are the label indicators the parts are stratified on.
+    """
+    if config.folds >= 3:
+        return _fold_plans(config, clips, groups, targets)
+    return [_holdout_plan(config, clips, groups, targets)]
+
+
+def _holdout_plan(c: TrainConfig, clips: Sequence[Clip], groups: Sequence[str], targets: np.ndarray) -> _Plan:
+    splits = np.array([clip.split for clip in clips], dtype=object)
     if (splits == "train").any() and ((splits == "val") | (splits == "test")).any():
         train, val, test = (np.flatnonzero(splits == s) for s in ("train", "val", "test"))
         if not len(val) and c.val_fraction > 0:
             # carve an artist-disjoint validation part out of the official training part
-            parts = holdout_split([ctx.groups[i] for i in train], _indicators(ctx, train),
+            parts = holdout_split([groups[i] for i in train], targets[train],
                                   val_fraction=c.val_fraction, test_fraction=0.0, seed=c.seed)  # fmt: skip
             train, val = train[parts == "train"], train[parts == "val"]
         return _Plan(0, "official", train, val, test)
-    idx = np.arange(len(ctx.clips))
-    parts = holdout_split(ctx.groups, _indicators(ctx, idx), val_fraction=c.val_fraction,
-                          test_fraction=c.test_fraction, seed=c.seed)  # fmt: skip
+    parts = holdout_split(groups, targets, val_fraction=c.val_fraction, test_fraction=c.test_fraction, seed=c.seed)
     name = f"holdout (val {c.val_fraction:g}, test {c.test_fraction:g}, artist-disjoint)"
     return _Plan(0, name, *(np.flatnonzero(parts == s) for s in ("train", "val", "test")))
 
 
-def _fold_plans(ctx: _Context) -> list[_Plan]:
-    k = ctx.config.folds
-    predefined = [c.fold for c in ctx.clips]
+def _fold_plans(config: TrainConfig, clips: Sequence[Clip], groups: Sequence[str], targets: np.ndarray) -> list[_Plan]:
+    k = config.folds
+    predefined = [c.fold for c in clips]
     if all(f is not None for f in predefined) and len(set(predefined)) == k:
         names = sorted(set(predefined))
         folds = np.array([names.index(f) for f in predefined])
         how = "predefined"
     else:
-        idx = np.arange(len(ctx.clips))
-        folds = grouped_folds(ctx.groups, _indicators(ctx, idx), k, seed=ctx.config.seed)
+        folds = grouped_folds(groups, targets, k, seed=config.seed)
         how = "artist-disjoint"
     plans = []
     for f in range(k):
@@ -1284,17 +1499,18 @@ def train(config: TrainConfig, dataset: Dataset, *, resume: bool = False, plugin
     RunResult
         ``model_path`` is ``RUN/model.safetensors``, ready for the plugin's ``model`` setting.
     """
-    ctx = _prepare(config, dataset, resume=resume, plugins=plugins)
-    plan = _holdout_plan(ctx)
-    parts = {ctx.clips[int(i)].id: name for name in ("train", "val", "test") for i in getattr(plan, name)}
-    _write_json(ctx.run_dir / "split.json", {"split": plan.split, "parts": parts})
-    result = _run_fold(ctx, plan, resume=resume)
-    final = ctx.run_dir / "model.safetensors"
-    tensors_path = result.model_path
-    _finalise_model(ctx, plan, tensors_path, final, result)
-    table = M.format_fold_table([{"fold": plan.fold, **result.metrics}], architecture=ctx.config.row_name)
-    _write_report(ctx, [result], table)
-    return RunResult(ctx.run_dir, final, result, table, ctx.skipped)
+    task = check_trainable(replace(config, folds=0), dataset)
+    with _run_folder(config, dataset, task, resume=resume) as (opened, run_dir):
+        ctx = _prepare(opened, dataset, task, run_dir, plugins=plugins, folds=0)
+        plan = _holdout_plan(opened, ctx.clips, ctx.groups, _indicators(ctx.y, len(ctx.labels)))
+        parts = {ctx.clips[int(i)].id: name for name in ("train", "val", "test") for i in getattr(plan, name)}
+        _write_json(ctx.run_dir / "split.json", {"split": plan.split, "parts": parts})
+        result = _run_fold(ctx, plan, resume=resume)
+        final = ctx.run_dir / "model.safetensors"
+        _finalise_model(ctx, plan, result.model_path, final, result)
+        table = M.format_fold_table([{"fold": plan.fold, **result.metrics}], architecture=ctx.config.row_name)
+        _write_report(ctx, [result], table)
+        return RunResult(ctx.run_dir, final, result, table, ctx.skipped)
 
 
 def _finalise_model(ctx: _Context, plan: _Plan, best: Path, final: Path, result: FoldResult) -> None:
@@ -1340,13 +1556,15 @@ def cross_validate(config: TrainConfig, dataset: Dataset, *, resume: bool = Fals
     CVResult
         Per-fold results, their mean and standard deviation, and the per-fold table.
     """
-    if config.folds < 2:
-        raise ConfigError("cross_validate: set folds >= 2")
-    ctx = _prepare(config, dataset, resume=resume, plugins=plugins)
-    plans = _fold_plans(ctx)
-    folds = {ctx.clips[int(i)].id: p.fold for p in plans for i in p.test}
-    _write_json(ctx.run_dir / "folds.json", {"split": plans[0].split.split(";")[0], "folds": folds})
-    results = [_run_fold(ctx, plan, resume=resume) for plan in plans]
+    if config.folds < 3:
+        raise ConfigError("cross_validate: set folds >= 3")
+    task = check_trainable(config, dataset)
+    with _run_folder(config, dataset, task, resume=resume) as (opened, run_dir):
+        ctx = _prepare(opened, dataset, task, run_dir, plugins=plugins, folds=opened.folds)
+        plans = _fold_plans(opened, ctx.clips, ctx.groups, _indicators(ctx.y, len(ctx.labels)))
+        folds = {ctx.clips[int(i)].id: p.fold for p in plans for i in p.test}
+        _write_json(ctx.run_dir / "folds.json", {"split": plans[0].split.split(";")[0], "folds": folds})
+        results = [_run_fold(ctx, plan, resume=resume) for plan in plans]
     rows = [{"fold": r.fold, **r.metrics} for r in results]
     table = M.format_fold_table(rows, architecture=ctx.config.row_name)
     numeric = [k for k, v in results[0].metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -1361,7 +1579,7 @@ def cross_validate(config: TrainConfig, dataset: Dataset, *, resume: bool = Fals
 
 
 def run(config: TrainConfig, dataset: Dataset, *, resume: bool = False, plugins: Any = None) -> RunResult | CVResult:
-    """:func:`cross_validate` when ``config.folds >= 2``, else :func:`train`."""
-    if config.folds >= 2:
+    """:func:`cross_validate` when ``config.folds >= 3``, else :func:`train`."""
+    if config.folds >= 3:
         return cross_validate(config, dataset, resume=resume, plugins=plugins)
     return train(config, dataset, resume=resume, plugins=plugins)

@@ -26,9 +26,10 @@ from mcbr_core.errors import ConfigError, DecodeError
 from mcbr_core.models.checkpoint import load_model, read_card
 from mcbr_core.plugins import Plugins, reset_plugins
 from mcbr_core.settings import AnalysisSettings
+from mcbr_core.training import loop
 from mcbr_core.training import metrics as M
 from mcbr_core.training.cache import ExtractorSource, FeatureCache
-from mcbr_core.training.datasets.base import Clip
+from mcbr_core.training.datasets.base import Clip, TrainingDataError
 from mcbr_core.training.datasets.builtin import load_dataset
 from mcbr_core.training.loop import TrainConfig, cross_validate, train
 from tests.audiogen import tone, write_audio
@@ -375,6 +376,8 @@ def test_train_config_is_validated() -> None:
         TrainConfig(mode="svm")
     with pytest.raises(ConfigError, match="folds must be 0"):
         TrainConfig(folds=1)
+    with pytest.raises(ConfigError, match="or >= 3 .one fold tests, the next validates"):
+        TrainConfig(folds=2)  # nothing would be left to train on
     with pytest.raises(ConfigError, match="unknown key"):
         TrainConfig.from_dict({"epoch": 3})
     assert TrainConfig.from_dict(TrainConfig(epochs=3).to_dict()) == TrainConfig(epochs=3)
@@ -411,3 +414,77 @@ def test_stacked_network_trains_its_branches_first_on_the_same_fold(tmp_path: Pa
         assert all(torch.equal(stacked[f"{name}.{k}"], v) for k, v in branch.items())
         assert not torch.equal(branch["conv.weight"], TinyCNN(
             {"in_channels": 1, "n_bins": 2, "n_classes": 3}).conv.weight)  # fmt: skip
+
+
+# -- too little data, failed runs ------------------------------------------------------------------
+
+
+def rows_dataset(folder: Path, spec: list[tuple[str, str, int]], **options: Any) -> Any:
+    """A library dataset of (genre, artist, items) rows; the files are empty (nothing here decodes them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for genre, artist, n in spec:
+        for i in range(n):
+            path = folder / f"{genre}-{artist}-{i}.wav"
+            path.touch()
+            rows.append({"path": str(path), "artist": artist, "genres": genre})
+    return load_dataset("library", folder, rows=rows, **options)
+
+
+def test_too_little_data_is_one_line_before_anything_is_written(tmp_path: Path, toy_plugins: Plugins) -> None:
+    config = tiny_config(tmp_path, tmp_path / "cache")
+    one = rows_dataset(tmp_path / "a", [("Rock", "A", 4), ("Rock", "B", 4), ("Jazz", "C", 2)], min_count=3)
+    with pytest.raises(TrainingDataError) as exc:
+        train(config, one, plugins=toy_plugins)
+    assert str(exc.value) == ("the library has 1 genre label with at least 3 items (Rock: 8 items) among 10 "
+                              "labelled items; training needs at least 2 labels")  # fmt: skip
+    none = rows_dataset(tmp_path / "b", [("Rock", "A", 2), ("Jazz", "C", 1)], min_count=3)
+    with pytest.raises(TrainingDataError, match=r"has no genre label with at least 3 items \(most: Rock: 2 items, "
+                                                r"Jazz: 1 item\) among 3 labelled items"):  # fmt: skip
+        train(config, none, plugins=toy_plugins)
+    two_artists = rows_dataset(tmp_path / "c", [("Rock", "A", 3), ("Jazz", "B", 3)])
+    with pytest.raises(TrainingDataError) as exc:
+        train(config, two_artists, plugins=toy_plugins)
+    assert str(exc.value) == (
+        "an artist-disjoint train/validation/test split keeps each artist in one part and needs at least 3 artists "
+        "(an item without one counts as its own); the library's 6 items with genre labels have 2 (Jazz: 1 artist, "
+        "Rock: 1 artist)"
+    )
+    with pytest.raises(TrainingDataError, match="5-fold cross-validation .* needs at least 5 artists"):
+        cross_validate(replace(config, folds=5), rows_dataset(tmp_path / "d", [("Rock", "A", 3), ("Rock", "B", 3),
+                       ("Jazz", "C", 3), ("Jazz", "D", 3)]), plugins=toy_plugins)  # fmt: skip
+    # 3 folds: each training part is one fold, and one of them holds no Jazz
+    lone = rows_dataset(tmp_path / "e", [("Rock", a, 2) for a in "ABCDEF"] + [("Jazz", "G", 2), ("Jazz", "H", 2)])
+    with pytest.raises(TrainingDataError, match=r"3-fold cross-validation leaves fold \d's training part with only "
+                                                r"Rock: each label needs items of more artists \(Jazz: 2 artists"):
+        cross_validate(replace(config, folds=3), lone, plugins=toy_plugins)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # no run folder, nothing decoded
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path: Path, toy_plugins: Plugins,
+                                                                    library: Any, cache_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    config = tiny_config(tmp_path / "runs", cache_dir)
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(loop, "_run_fold", fail)
+    with pytest.raises(RuntimeError):
+        train(config, library, plugins=toy_plugins)
+    assert not (tmp_path / "runs").exists()  # the folders it created are gone
+    (tmp_path / "runs" / "run").mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        train(config, library, plugins=toy_plugins)
+    assert (tmp_path / "runs" / "run").is_dir() and not list((tmp_path / "runs" / "run").iterdir())  # its files only
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError), monkeypatch.context() as m:  # a run killed after writing config.json
+        m.setattr(loop, "_run_fold", fail)
+        m.setattr(loop, "_discard", lambda *a: None)
+        train(config, library, plugins=toy_plugins)
+    assert (tmp_path / "runs" / "run" / "config.json").is_file()
+    result = train(replace(config, seed=4), library, plugins=toy_plugins)  # no checkpoint there: not a run to resume
+    assert result.model_path.is_file()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(config, library, plugins=toy_plugins)
+

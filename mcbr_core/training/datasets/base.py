@@ -27,8 +27,10 @@ __all__ = [
     "Clip",
     "Dataset",
     "DatasetError",
+    "LabelCounts",
     "TaskInfo",
     "TaskSpec",
+    "TrainingDataError",
     "finalize",
     "read_csv",
     "split_multi",
@@ -48,6 +50,10 @@ _SPLIT_ALIASES = {
 
 class DatasetError(McbrError):
     """A dataset folder is missing files, or its metadata cannot be read."""
+
+
+class TrainingDataError(DatasetError):
+    """The labelled clips cannot train the requested model (too few labels, artists or clips for the split)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,25 @@ class TaskSpec:
     min_count: int = 1  # labels on fewer clips are dropped (multi-label long tails, user tags)
 
 
+@dataclass(frozen=True)
+class LabelCounts:
+    """A task's labels before :func:`finalize` drops the rare ones (for messages about too little data).
+
+    Attributes
+    ----------
+    counts
+        Label -> clips carrying it, before the ``min_count`` cut.
+    clips
+        Clips with at least one label of the task, before the cut.
+    min_count
+        Labels on fewer clips were dropped.
+    """
+
+    counts: Mapping[str, int]
+    clips: int
+    min_count: int = 1
+
+
 @dataclass
 class Dataset:
     """A loaded dataset.
@@ -141,6 +166,9 @@ class Dataset:
         ``(clip id or path, reason)`` for each entry left out.
     options
         The loader options it was read with (recorded in run folders).
+    label_counts
+        Task -> its labels before the ``min_count`` cut (also for a task that lost
+        every label to it, and is therefore absent from ``tasks``).
     """
 
     name: str
@@ -150,6 +178,7 @@ class Dataset:
     licence: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    label_counts: dict[str, LabelCounts] = field(default_factory=dict)
 
     def resolve_task(self, task: str) -> str:
         """The task's name in this dataset: itself, else its multi-label plural (``genre`` -> ``genres``).
@@ -262,10 +291,12 @@ def finalize(
         raise DatasetError(f"{name}: duplicate clip ids {dup[:5]}")
     tasks: dict[str, TaskInfo] = {}
     keep: dict[str, set[str]] = {}
+    before: dict[str, LabelCounts] = {}
     for task, spec in specs.items():
         counts = Counter(label for c in clips for label in c.labels.get(task, ()))
         kept = {label for label, n in counts.items() if n >= max(spec.min_count, 1)}
         keep[task] = kept
+        before[task] = LabelCounts(dict(counts), sum(1 for c in clips if c.labels.get(task)), max(spec.min_count, 1))
         if kept:
             tasks[task] = TaskInfo(tuple(sorted(kept)), multilabel=spec.multilabel, kind=spec.kind)
     if not clips:
@@ -291,4 +322,5 @@ def finalize(
         licence=licence,
         skipped=list(skipped or []),
         options=dict(options or {}),
+        label_counts=before,
     )
