@@ -109,6 +109,14 @@ class _PrintHandler(logging.Handler):
         ui.print_(f"mcbr-train: {record.getMessage()}")
 
 
+def _bridged(plugin: McbrPlugin) -> bool:
+    """Whether the plugin's log bridge shows the core's progress lines already (a print would repeat them)."""
+    from beetsplug.mcbr import _BeetsLogHandler
+
+    bridges = [h for h in logging.getLogger("mcbr_core").handlers if isinstance(h, _BeetsLogHandler)]
+    return any(h.plugin_log.isEnabledFor(logging.INFO) for h in bridges)
+
+
 def train_command(plugin: McbrPlugin) -> ui.Subcommand:
     """``beet mcbr-train [QUERY]``: train a model (on the library's own labels by default)."""
     cmd = ui.Subcommand("mcbr-train", help="train a genre or mood model on a dataset or on your own library's tags")
@@ -129,7 +137,7 @@ def train_command(plugin: McbrPlugin) -> ui.Subcommand:
     p.add_option("--batch-size", dest="batch_size", type="int")
     p.add_option("--lr", type="float")
     p.add_option("--patience", type="int", help="early stopping patience (0: off)")
-    p.add_option("--folds", type="int", help="k >= 2: artist-disjoint k-fold cross-validation")
+    p.add_option("--folds", type="int", help="k >= 3: artist-disjoint k-fold cross-validation")
     p.add_option("--seed", type="int")
     p.add_option("--device", help="auto, cpu, cuda, mps")
     p.add_option("--workers", type="int")
@@ -207,13 +215,16 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
         name=name,
         dataset={"kind": kind, "root": str(root), "options": {k: v for k, v in dataset_options.items()}},
     )
-    handler = _PrintHandler(logging.INFO)
+    # progress lines: through the plugin's log bridge, or printed here while it is quiet; never both
+    handler = None if _bridged(plugin) else _PrintHandler(logging.INFO)
     loop_log = logging.getLogger("mcbr_core.training")
-    loop_log.addHandler(handler)
+    if handler is not None:
+        loop_log.addHandler(handler)
     try:
         result = run(config, dataset, resume=opts.resume)
     finally:
-        loop_log.removeHandler(handler)
+        if handler is not None:
+            loop_log.removeHandler(handler)
     ui.print_(result.table)
     if isinstance(result, CVResult):
         ui.print_(f"mcbr-train: run folder {result.run_dir} (per-fold models under checkpoints/)")
