@@ -103,18 +103,23 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, Any]:
 
 
 class _PrintHandler(logging.Handler):
-    """Shows the training loop's progress lines on the console while the command runs."""
+    """Shows the training loop's lines on the console while the command runs, those the log bridge does not.
+
+    The plugin bridges the core's log into its beets logger (``beetsplug.mcbr``), which
+    shows INFO lines during a command: printing them here too showed each line twice.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
-        ui.print_(f"mcbr-train: {record.getMessage()}")
+        if not _bridge_shows(record.levelno):
+            ui.print_(f"mcbr-train: {record.getMessage()}")
 
 
-def _bridged(plugin: McbrPlugin) -> bool:
-    """Whether the plugin's log bridge shows the core's progress lines already (a print would repeat them)."""
+def _bridge_shows(level: int) -> bool:
+    """Whether the plugin's log bridge shows the core's lines of this level."""
     from beetsplug.mcbr import _BeetsLogHandler
 
-    bridges = [h for h in logging.getLogger("mcbr_core").handlers if isinstance(h, _BeetsLogHandler)]
-    return any(h.plugin_log.isEnabledFor(logging.INFO) for h in bridges)
+    return any(isinstance(h, _BeetsLogHandler) and h.plugin_log.isEnabledFor(level)
+               for h in logging.getLogger("mcbr_core").handlers)  # fmt: skip
 
 
 def train_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -215,16 +220,13 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
         name=name,
         dataset={"kind": kind, "root": str(root), "options": {k: v for k, v in dataset_options.items()}},
     )
-    # progress lines: through the plugin's log bridge, or printed here while it is quiet; never both
-    handler = None if _bridged(plugin) else _PrintHandler(logging.INFO)
+    handler = _PrintHandler(logging.INFO)  # each line once: through the log bridge, else printed
     loop_log = logging.getLogger("mcbr_core.training")
-    if handler is not None:
-        loop_log.addHandler(handler)
+    loop_log.addHandler(handler)
     try:
         result = run(config, dataset, resume=opts.resume)
     finally:
-        if handler is not None:
-            loop_log.removeHandler(handler)
+        loop_log.removeHandler(handler)
     ui.print_(result.table)
     if isinstance(result, CVResult):
         ui.print_(f"mcbr-train: run folder {result.run_dir} (per-fold models under checkpoints/)")
