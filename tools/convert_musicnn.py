@@ -49,7 +49,7 @@ from mcbr_core.features.musicnn_mel import MusicnnMel, MusicnnMelConfig
 from mcbr_core.features.patches import patches
 from mcbr_core.models.checkpoint import save_model
 from mcbr_core.models.musicnn import Musicnn, MusicnnConfig, load_musicnn, state_dict_from_tf
-from mcbr_core.models.tfcheckpoint import read_wheel_checkpoint
+from tools.tfcheckpoint import read_wheel_checkpoint
 
 WHEEL_NAME = "musicnn-0.1.0-py3-none-any.whl"
 WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"

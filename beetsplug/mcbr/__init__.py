@@ -8,6 +8,7 @@ librosa are imported only when the engine is first used.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -287,7 +288,8 @@ class McbrPlugin(BeetsPlugin):
         item["mcbr_mtime"] = mtime
         item["mcbr_analyzed"] = time.time()
         if analysis.coverage < self.settings.analysis.min_coverage:  # analysed in part (``partial: yes``)
-            reason = f"only {analysis.coverage:.0%} of the audio decodes; tagged on that part"
+            percent = math.floor(analysis.coverage * 100 + 1e-9)  # as the failure says it: 89.6 % is 89 %
+            reason = f"only {percent}% of the audio decodes; tagged on that part"
             self._log.warning("{}: {}", item.filepath, reason)
             item["mcbr_status"] = "partial"
             item["mcbr_error"] = reason

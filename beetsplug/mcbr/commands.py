@@ -203,7 +203,7 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
             verb = "would analyse" if opts.pretend else "analysed"
             retag_verb = "would re-tag" if opts.pretend else "re-tagged"
             retagged = f"{retag_verb} {counts.retagged} from stored embeddings, " if counts.retagged else ""
-            missing = f" ({counts.missing} files missing)" if counts.missing else ""
+            missing = f" ({counts.missing} {'file' if counts.missing == 1 else 'files'} missing)" if counts.missing else ""
             where = " (`beet ls mcbr_status:failed -f '$path: $mcbr_error'`)" if counts.failed else ""
             ui.print_(f"mcbr: {verb} {counts.analysed}, {retagged}skipped {counts.skipped} up to date, "
                       f"{counts.failed} failed{missing}{where}")  # fmt: skip
@@ -272,7 +272,7 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
         plugin.index_rebuilt()
         ui.print_(
             f"mcbr: removed {removed} embeddings, analysed {counts.analysed} items ({counts.failed} failed), "
-            f"rebuilt the index" + (f"; {len(report.absent)} missing files left as failed" if report.absent else "")
+            "rebuilt the index" + (f"; missing files left as failed: {len(report.absent)}" if report.absent else "")
         )
 
 

@@ -151,8 +151,9 @@ def _workers(value: object) -> int:
     return auto_workers(value)
 
 
-#: Sections whose keys are the user's own (a mapping of names), not settings.
-_FREE_SECTIONS = frozenset({"canonical"})
+#: Sections whose keys are the user's own (a mapping of names), or are checked where they are
+#: read: ``playlist`` holds a mapping per playlist mode, including modes of other plugins.
+_FREE_SECTIONS = frozenset({"canonical", "playlist"})
 
 
 def user_error(exc: Exception, command: str = "mcbr") -> UserError:

@@ -25,7 +25,7 @@ class TestMissingFiles(McbrHelper):
         assert "run `beet mcbr --fix`" not in out  # --fix cannot bring a file back
         assert "restore them, or `beet remove` their items" in out
         out = self.run_with_output("mcbr", "--fix")
-        assert "1 missing files left as failed" in out
+        assert "missing files left as failed: 1" in out
         gone = self.lib.items("title:gone").get()
         assert gone["mcbr_status"] == "failed" and gone["mcbr_error"] == "file not found"
         assert self.run_with_output("mcbr", "--check") == out_check_again(self)
@@ -33,7 +33,7 @@ class TestMissingFiles(McbrHelper):
     def test_mcbr_counts_a_missing_file_as_failed_not_up_to_date(self) -> None:
         self.setup_library()
         out = self.run_with_output("mcbr")
-        assert "skipped 2 up to date, 1 failed (1 files missing)" in out
+        assert "skipped 2 up to date, 1 failed (1 file missing)" in out
         assert "mcbr_status:failed" in out
         assert self.lib.items("title:gone").get()["mcbr_status"] == "failed"
 

@@ -113,5 +113,5 @@ class TestNoTagLoss(McbrHelper):
         item = self.lib.items("title:gone").get()
         assert item["mcbr_status"] == "failed" and "not found" in item["mcbr_error"]
         # a missing file is a failure every run (never "up to date") until it is back or removed
-        assert "skipped 0 up to date, 1 failed (1 files missing)" in self.run_with_output("mcbr")
+        assert "skipped 0 up to date, 1 failed (1 file missing)" in self.run_with_output("mcbr")
         assert "1 failed" in self.run_with_output("mcbr", "-f")

@@ -23,7 +23,7 @@ from mcbr_core.features.patches import patches
 from mcbr_core.features.spectral import mel_filterbank, stft_power
 from mcbr_core.models.checkpoint import load_model, save_model
 from mcbr_core.models.musicnn import Musicnn, MusicnnConfig, state_dict_from_tf
-from mcbr_core.models.tfcheckpoint import crc32c, masked_crc32c, read_tf_bundle
+from tools.tfcheckpoint import read_tf_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("MCBR_SHARED") or REPO.parent / "shared")
@@ -211,14 +211,14 @@ def _write_bundle(
         entry = _field(1, 0, _varint(dtype_enum)) + _field(2, 2, _varint(len(shape)) + shape)
         if data:  # proto3 omits offset 0
             entry += _field(4, 0, _varint(len(data)))
-        entry += _field(5, 0, _varint(len(raw))) + _field(6, 5, struct.pack("<I", masked_crc32c(raw)))
+        entry += _field(5, 0, _varint(len(raw))) + _field(6, 5, struct.pack("<I", 0))  # CRC unchecked
         entries.append((name.encode(), entry))
         data += raw
     out = bytearray()
 
     def put(block: bytes) -> bytes:
         handle = _varint(len(out)) + _varint(len(block))
-        trailer = bytes([block_type]) + struct.pack("<I", masked_crc32c(block + bytes([block_type])))
+        trailer = bytes([block_type]) + struct.pack("<I", 0)  # CRC unchecked
         out.extend(block + trailer)
         return handle
 
@@ -242,16 +242,6 @@ def toy_tensors() -> dict[str, np.ndarray]:
     }
 
 
-def test_crc32c() -> None:
-    assert crc32c(b"123456789") == 0xE3069283  # the standard check value
-    blob = np.random.default_rng(1).integers(0, 256, 100_003, dtype=np.uint8).tobytes()
-    # lane-parallel path == byte-serial path, at sizes on both sides of the switch
-    from mcbr_core.models.tfcheckpoint import _crc_update
-
-    for n in (16_383, 16_384, 100_003):
-        assert crc32c(blob[:n]) == _crc_update(0xFFFFFFFF, blob[:n]) ^ 0xFFFFFFFF
-
-
 def test_read_bundle(tmp_path: Path, toy_tensors: dict[str, np.ndarray]) -> None:
     _write_bundle(tmp_path / "ckpt", toy_tensors)
     got = read_tf_bundle(tmp_path / "ckpt")
@@ -271,12 +261,6 @@ def test_read_bundle_directory_prefix(tmp_path: Path, toy_tensors: dict[str, np.
 
 def test_read_bundle_rejects(tmp_path: Path, toy_tensors: dict[str, np.ndarray]) -> None:
     _write_bundle(tmp_path / "c", toy_tensors)
-    data = tmp_path / "c.data-00000-of-00001"
-    raw = bytearray(data.read_bytes())
-    raw[5] ^= 0xFF
-    data.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match="CRC"):
-        read_tf_bundle(tmp_path / "c")
     _write_bundle(tmp_path / "z", toy_tensors, block_type=1)
     with pytest.raises(ValueError, match="compressed"):
         read_tf_bundle(tmp_path / "z")
@@ -449,8 +433,8 @@ def test_shipped_models_match_reference(
             f"{key}: max |d| over {len(batches)} clips: "
             + ", ".join(f"{k} {v:.2e}" for k, v in worst.items())
         )
-        assert worst["prob_mean"] < 1e-3, lines[-1]
-        assert worst["prob_patch0"] < 1e-3, lines[-1]
-        assert worst["penultimate_mean"] < 1e-2, lines[-1]
+        assert worst["prob_mean"] < 1e-5, lines[-1]  # measured 2.2e-6
+        assert worst["prob_patch0"] < 1e-5, lines[-1]  # measured 3.7e-6
+        assert worst["penultimate_mean"] < 3e-5, lines[-1]  # measured 1.3e-5
     with capsys.disabled():
         print("\n" + "\n".join(lines))

@@ -10,10 +10,12 @@ A bundle with prefix ``P`` is two kinds of file:
     The raw little-endian tensor bytes of each shard, C order.
 
 Everything is parsed by hand (SSTable footer, block handles, prefix-compressed
-entries, restart array, protobuf wire format), and every block trailer and
-tensor is checked against its masked CRC32C. Only uncompressed blocks and
-float tensors are supported; anything else is refused with a ``ValueError``
-rather than misread.
+entries, restart array, protobuf wire format). The CRC32C trailers are not
+checked: the one checkpoint this reads comes from a wheel whose sha256 the
+converter pins. Only uncompressed blocks and float tensors are supported;
+anything else is refused with a ``ValueError`` rather than misread.
+
+A tool, not part of the package: only ``tools/convert_musicnn.py`` uses it.
 
 References: ``tensorflow/core/util/tensor_bundle/tensor_bundle.proto`` and the
 LevelDB table format (``table_format.md``).
@@ -30,9 +32,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "crc32c",
     "is_optimizer_state",
-    "masked_crc32c",
     "read_tf_bundle",
     "read_tf_bundle_bytes",
     "read_wheel_checkpoint",
@@ -41,7 +41,6 @@ __all__ = [
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_LEN = 48  # two padded BlockHandles (40 bytes) + 8-byte magic
 _TRAILER_LEN = 5  # 1 compression-type byte + 4-byte masked CRC32C
-_MASK_DELTA = 0xA282EAD8
 
 # TensorFlow DataType enum -> little-endian numpy dtype (float types only).
 _FLOAT_DTYPES: dict[int, str] = {1: "<f4", 2: "<f8", 19: "<f2"}
@@ -49,114 +48,6 @@ _DTYPE_NAMES: dict[int, str] = {
     1: "DT_FLOAT", 2: "DT_DOUBLE", 3: "DT_INT32", 4: "DT_UINT8", 5: "DT_INT16", 6: "DT_INT8",
     7: "DT_STRING", 9: "DT_INT64", 10: "DT_BOOL", 14: "DT_BFLOAT16", 19: "DT_HALF",
 }  # fmt: skip
-
-
-# --------------------------------------------------------------------------- CRC32C
-
-
-def _make_table() -> np.ndarray:
-    """Byte table of the reflected Castagnoli CRC (polynomial 0x82F63B78)."""
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return np.array(table, dtype=np.uint32)
-
-
-_TABLE = _make_table()
-_TABLE_LIST: list[int] = _TABLE.tolist()
-
-
-def _crc_update(crc: int, data: bytes | memoryview) -> int:
-    """Advance the raw (unfinalised) CRC register over ``data``, one byte at a time."""
-    table = _TABLE_LIST
-    for b in bytes(data):
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
-
-
-def _zeros_operator(n_bytes: int) -> list[np.ndarray]:
-    """Linear map advancing a CRC register over ``n_bytes`` zero bytes.
-
-    Returned as four 256-entry tables: the register ``c`` maps to
-    ``t0[c & 255] ^ t1[(c >> 8) & 255] ^ t2[(c >> 16) & 255] ^ t3[c >> 24]``.
-    Built by repeated squaring of the one-zero-bit operator over GF(2).
-    """
-
-    def apply(mat: list[int], vec: int) -> int:
-        out, i = 0, 0
-        while vec:
-            if vec & 1:
-                out ^= mat[i]
-            vec >>= 1
-            i += 1
-        return out
-
-    def square(mat: list[int]) -> list[int]:
-        return [apply(mat, mat[i]) for i in range(32)]
-
-    # Operator for one zero bit: column i is the image of basis vector 1 << i.
-    odd = [0x82F63B78] + [1 << (i - 1) for i in range(1, 32)]
-    result = [1 << i for i in range(32)]  # identity
-    op = square(square(square(odd)))  # one zero byte = eight zero bits
-    n = n_bytes
-    while n:
-        if n & 1:
-            result = [apply(op, result[i]) for i in range(32)]
-        n >>= 1
-        if n:
-            op = square(op)
-    tables = []
-    for k in range(4):
-        cols = result[8 * k : 8 * k + 8]
-        tables.append(np.array([apply(cols, v) for v in range(256)], dtype=np.uint32))
-    return tables
-
-
-def crc32c(data: bytes | memoryview) -> int:
-    """CRC32C (Castagnoli) of ``data``, as used by LevelDB and TensorFlow.
-
-    Short inputs run a plain table-driven loop. Long inputs are cut into equal
-    lanes whose registers advance together in numpy (one byte column per step);
-    the lane results are then chained with a precomputed zero-byte operator,
-    which is exact because the raw CRC register is linear over GF(2).
-
-    Parameters
-    ----------
-    data
-        Bytes to checksum.
-
-    Returns
-    -------
-    int
-        The finalised CRC32C (init and final XOR ``0xFFFFFFFF``).
-    """
-    buf = np.frombuffer(bytes(data), dtype=np.uint8)
-    n = buf.size
-    if n < 1 << 14:
-        return _crc_update(0xFFFFFFFF, buf.tobytes()) ^ 0xFFFFFFFF
-    n_lanes = 1 << max(4, (n.bit_length() - 1) // 2)  # ~sqrt(n) lanes of ~sqrt(n) bytes
-    lane_len = n // n_lanes
-    body = buf[: n_lanes * lane_len].reshape(n_lanes, lane_len)  # (lanes, lane_len)
-    regs = np.zeros(n_lanes, dtype=np.uint32)
-    regs[0] = 0xFFFFFFFF  # only the first lane carries the initial value
-    table = _TABLE
-    for j in range(lane_len):
-        regs = table[(regs ^ body[:, j]) & 0xFF] ^ (regs >> 8)
-    t0, t1, t2, t3 = _zeros_operator(lane_len)
-    crc = 0
-    for r in regs.tolist():
-        crc = int(t0[crc & 0xFF] ^ t1[(crc >> 8) & 0xFF] ^ t2[(crc >> 16) & 0xFF] ^ t3[crc >> 24]) ^ r
-    crc = _crc_update(crc, buf[n_lanes * lane_len :].tobytes())
-    return crc ^ 0xFFFFFFFF
-
-
-def masked_crc32c(data: bytes | memoryview) -> int:
-    """LevelDB/TensorFlow masked CRC32C: ``rot_right(crc, 15) + 0xA282EAD8`` (mod 2**32)."""
-    c = crc32c(data)
-    return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
 # --------------------------------------------------------------------------- protobuf / varints
@@ -287,8 +178,8 @@ def _block_handle(buf: bytes, pos: int) -> tuple[int, int, int]:
     return offset, size, pos
 
 
-def _read_block(table: bytes, offset: int, size: int, *, verify: bool) -> bytes:
-    """Return the contents of one SSTable block, checking its trailer."""
+def _read_block(table: bytes, offset: int, size: int) -> bytes:
+    """Return the contents of one SSTable block."""
     end = offset + size
     if offset < 0 or end + _TRAILER_LEN > len(table):
         raise ValueError(f"block [{offset}, {end}) runs past the end of the index file")
@@ -299,13 +190,6 @@ def _read_block(table: bytes, offset: int, size: int, *, verify: bool) -> bytes:
             f"index block at offset {offset} is compressed (type {kind}); "
             "only uncompressed blocks are supported"
         )
-    if verify:
-        expected = struct.unpack_from("<I", table, end + 1)[0]
-        actual = masked_crc32c(table[offset : end + 1])  # contents + type byte
-        if actual != expected:
-            raise ValueError(
-                f"index block at offset {offset}: CRC mismatch ({actual:#010x} != {expected:#010x})"
-            )
     return contents
 
 
@@ -330,7 +214,7 @@ def _block_entries(block: bytes) -> Iterator[tuple[bytes, bytes]]:
         pos += value_len
 
 
-def _table_entries(table: bytes, *, verify: bool) -> Iterator[tuple[bytes, bytes]]:
+def _table_entries(table: bytes) -> Iterator[tuple[bytes, bytes]]:
     """Yield every ``(key, value)`` of an SSTable in key order."""
     if len(table) < _FOOTER_LEN:
         raise ValueError("index file too short for an SSTable footer")
@@ -340,10 +224,10 @@ def _table_entries(table: bytes, *, verify: bool) -> Iterator[tuple[bytes, bytes
         raise ValueError(f"bad SSTable magic {magic:#018x}; not a TF2-style .index file")
     _, _, pos = _block_handle(footer, 0)  # metaindex handle (unused: no filters)
     index_off, index_size, _ = _block_handle(footer, pos)
-    index_block = _read_block(table, index_off, index_size, verify=verify)
+    index_block = _read_block(table, index_off, index_size)
     for _, handle in _block_entries(index_block):
         off, size, _ = _block_handle(handle, 0)
-        yield from _block_entries(_read_block(table, off, size, verify=verify))
+        yield from _block_entries(_read_block(table, off, size))
 
 
 # --------------------------------------------------------------------------- bundles
@@ -366,7 +250,6 @@ def read_tf_bundle_bytes(
     read_shard: Callable[[int, int], bytes],
     *,
     include_optimizer: bool = False,
-    verify: bool = True,
 ) -> dict[str, np.ndarray]:
     """Decode a tensor bundle from its index bytes and a shard reader.
 
@@ -379,8 +262,6 @@ def read_tf_bundle_bytes(
         ``.data-{shard_id:05d}-of-{num_shards:05d}``; called at most once per shard.
     include_optimizer
         Also return Adam slots and ``beta*_power`` (see :func:`is_optimizer_state`).
-    verify
-        Check the masked CRC32C of index blocks and of every returned tensor.
 
     Returns
     -------
@@ -392,9 +273,9 @@ def read_tf_bundle_bytes(
     ------
     ValueError
         On a malformed or compressed index, a big-endian or sliced bundle, an
-        unsupported (non-float) dtype, a size mismatch or a CRC mismatch.
+        unsupported (non-float) dtype, a size mismatch.
     """
-    entries = iter(_table_entries(index, verify=verify))
+    entries = iter(_table_entries(index))
     try:
         first_key, header = next(entries)
     except StopIteration:
@@ -434,17 +315,13 @@ def read_tf_bundle_bytes(
         raw = data[entry.offset : entry.offset + entry.size]
         if len(raw) != entry.size:
             raise ValueError(f"{name}: tensor bytes run past the end of data shard {entry.shard_id}")
-        if verify and entry.crc32c is not None:
-            actual = masked_crc32c(raw)
-            if actual != entry.crc32c:
-                raise ValueError(f"{name}: tensor CRC mismatch ({actual:#010x} != {entry.crc32c:#010x})")
         arr = np.frombuffer(raw, dtype=dtype).reshape(entry.shape)  # stored shape, C order
         out[name] = arr.astype(dtype.newbyteorder("="), copy=True)
     return out
 
 
 def read_tf_bundle(
-    prefix: str | Path, *, include_optimizer: bool = False, verify: bool = True
+    prefix: str | Path, *, include_optimizer: bool = False
 ) -> dict[str, np.ndarray]:
     """Read a TF1 V2 checkpoint from disk.
 
@@ -456,7 +333,7 @@ def read_tf_bundle(
         does: its files are dot-files in the model directory); a ``Path`` to an
         existing directory is taken to mean ``"<dir>/"``, since ``Path`` drops a
         trailing slash.
-    include_optimizer, verify
+    include_optimizer
         See :func:`read_tf_bundle_bytes`.
 
     Returns
@@ -475,12 +352,12 @@ def read_tf_bundle(
         return Path(f"{p}.data-{shard:05d}-of-{n:05d}").read_bytes()
 
     return read_tf_bundle_bytes(
-        index_path.read_bytes(), read_shard, include_optimizer=include_optimizer, verify=verify
+        index_path.read_bytes(), read_shard, include_optimizer=include_optimizer
     )
 
 
 def read_wheel_checkpoint(
-    wheel: str | Path, model_dir: str, *, include_optimizer: bool = False, verify: bool = True
+    wheel: str | Path, model_dir: str, *, include_optimizer: bool = False
 ) -> dict[str, np.ndarray]:
     """Read a checkpoint stored inside a wheel (zip) without extracting it.
 
@@ -491,7 +368,7 @@ def read_wheel_checkpoint(
     model_dir
         Directory inside the wheel whose dot-files form the bundle, e.g.
         ``"musicnn/MSD_musicnn"`` (prefix ``musicnn/MSD_musicnn/``).
-    include_optimizer, verify
+    include_optimizer
         See :func:`read_tf_bundle_bytes`.
 
     Returns
@@ -509,5 +386,4 @@ def read_wheel_checkpoint(
             index,
             lambda shard, n: zf.read(f"{prefix}.data-{shard:05d}-of-{n:05d}"),
             include_optimizer=include_optimizer,
-            verify=verify,
         )
