@@ -7,7 +7,10 @@
 It evaluates an already trained model (a shipped model name, a model file, or
 ``default``: the model the plugin uses by default for the task) on a dataset folder
 without training on it, and writes at least ``accuracy, macro_f1, precision_at_1,
-precision_at_3, confusion, knn_label_precision_at_10, artist_precision_at_5``.
+precision_at_3, confusion, knn_label_precision_at_10, artist_precision_at_5``, and
+``n_in_training``: how many of the evaluated clips the model was trained on (by the
+fingerprint in its card; ``null`` when the card has none). When that is not zero it
+warns on stderr that the figures overstate accuracy.
 """
 
 from __future__ import annotations
@@ -185,7 +188,7 @@ _DATASET_OPTIONS = click.option("-O", "--dataset-option", "dataset_options", mul
 @click.option("--lr", type=float)
 @click.option("--weight-decay", type=float)
 @click.option("--patience", type=int, help="early stopping patience in epochs (0: off)")
-@click.option("--folds", type=int, help="k >= 2: artist-disjoint k-fold cross-validation")
+@click.option("--folds", type=int, help="k >= 3: artist-disjoint k-fold cross-validation")
 @click.option("--seed", type=int)
 @click.option("--patch-seconds", type=float)
 @click.option("--max-seconds", type=float, help="decode only the middle of each file")
@@ -300,15 +303,19 @@ def evaluate_model(
     dict
         The metrics of :func:`mcbr_core.training.metrics.evaluate` (classification
         metrics ``None`` when no model label matches a dataset label), plus the model,
-        dataset, label coverage and skipped clips.
+        dataset, label coverage, skipped clips, and ``n_in_training``: how many of the
+        ``n`` evaluated clips are in the model's training data (``None``: its card
+        records no fingerprint of it).
     """
     import numpy as np
 
     from mcbr_core.analysis import Analyzer
+    from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import resolve_model
     from mcbr_core.settings import AnalysisSettings
     from mcbr_core.training import metrics as M
     from mcbr_core.training.datasets.builtin import load_dataset
+    from mcbr_core.training.fingerprint import overlap
 
     t0 = time.perf_counter()
     ds = load_dataset(kind, root, **(options or {}))
@@ -341,6 +348,8 @@ def evaluate_model(
             log.info("eval: %d/%d clips", n, len(clips))
     if not kept:
         raise McbrError(f"eval: none of the {len(clips)} clips could be analysed")
+    # clips the model was trained on (hashed only when its card has a fingerprint to compare with)
+    in_training = overlap(read_card(resolve_model(name)), (_clip_hash(c.path) for c in kept))
     if info.multilabel:
         y = np.zeros((len(kept), K))
         for i, c in enumerate(kept):
@@ -369,8 +378,18 @@ def evaluate_model(
         "label_coverage": {info.labels[k]: [backend.heads[h][j] for h, j in v] for k, v in sorted(mapping.items())},
         "n_failed": len(failed),
         "failed": failed[:100],
+        "n_in_training": in_training,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def _clip_hash(path: Path) -> str | None:
+    from mcbr_core.training.fingerprint import clip_hash
+
+    try:
+        return clip_hash(path)
+    except OSError:
+        return None
 
 
 @main.command("eval")
@@ -403,6 +422,9 @@ def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, 
         )  # fmt: skip
     except McbrError as exc:
         raise _fail(exc) from None
+    if result["n_in_training"]:
+        click.echo(f"mcbr eval: {result['n_in_training']} of {result['n']} clips were in this model's training data; "
+                   "these figures overstate accuracy", err=True)  # fmt: skip
     text = json.dumps(result, indent=2)
     if json_out is not None and str(json_out) == "-":
         click.echo(text)

@@ -48,6 +48,10 @@ run of the same folder need ``resume`` (or another folder). A run that stops bef
 its first checkpoint (an error, Ctrl-C while the features are computed) removes what
 it wrote, and a folder it left without a checkpoint is started afresh.
 
+Every model card lists the clips of its training and validation parts under
+``training.fingerprint`` (see :mod:`mcbr_core.training.fingerprint`), so that
+``mcbr eval`` can warn when it evaluates a model on its own training data.
+
 Runs are seeded (python, numpy, torch, DataLoader order, crops, workers): every
 epoch draws from generators seeded by ``(seed, fold, epoch)``, so a resumed run on
 the CPU ends with the same weights as an uninterrupted one.
@@ -85,6 +89,7 @@ from mcbr_core.training.datasets.base import (
     TaskInfo,
     TrainingDataError,
 )
+from mcbr_core.training.fingerprint import clip_hash, fingerprint
 from mcbr_core.training.splits import group_key, grouped_folds, holdout_split
 
 log = logging.getLogger(__name__)
@@ -378,6 +383,7 @@ class _Context:
     log_path: Path
     fitted: bool = False  # the extractor learns a state (Zhang's codebook) on each fold's training part
     state: dict[str, np.ndarray] | None = None  # that state, in a fold's context
+    hashes: list[str | None] = field(default_factory=list)  # each clip's fingerprint (None: unreadable)
 
     @property
     def labels(self) -> list[str]:
@@ -714,7 +720,16 @@ def _prepare(config: TrainConfig, dataset: Dataset, task: str, run_dir: Path, *,
         plugins=plugins,
         log_path=run_dir / "metrics.jsonl",
         fitted=isinstance(source, FramesSource),
+        hashes=[_clip_hash(c.path) for c in ok],
     )
+
+
+def _clip_hash(path: Path) -> str | None:
+    try:
+        return clip_hash(path)
+    except OSError as exc:
+        log.debug("%s: no fingerprint (%s)", path, exc)
+        return None
 
 
 def _patch_frames(config: TrainConfig, fps: float) -> int:
@@ -926,6 +941,8 @@ def _card(ctx: _Context, plan: _Plan, net: Any, norm: _Norm, *, metrics: dict[st
             "epochs": epochs,
             "mode": c.mode,
             "config": c.to_dict(),
+            # the clips it was fitted on or selected on (see mcbr_core.training.fingerprint)
+            "fingerprint": fingerprint(h for i in (*plan.train, *plan.val) if (h := ctx.hashes[int(i)]) is not None),
         },
         "metrics": {k: v for k, v in metrics.items() if k != "labels"},
         "licence": ctx.dataset.licence,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,10 @@ from click.testing import CliRunner
 
 from mcbr_core.backends.trained import register_architecture, unregister_architecture
 from mcbr_core.cli import main
+from mcbr_core.models.checkpoint import read_card
 from mcbr_core.plugins import Plugins, reset_plugins
 from tests.core.test_training import TINY, TinyCNN, write_library
-from tests.toymodel import ToyPlugin
+from tests.toymodel import ToyPlugin, make_toy_model
 
 CONTRACT = ("accuracy", "macro_f1", "precision_at_1", "precision_at_3", "confusion", "knn_label_precision_at_10",
             "artist_precision_at_5")  # fmt: skip
@@ -80,8 +82,35 @@ def test_embed_writes_npy_and_json(setup: tuple[Path, Path], trained: Path) -> N
     assert not meta["failed"]
 
 
+def eval_json(model: Path | str, data: Path, out: Path) -> tuple[dict, str]:
+    """``mcbr eval`` on a generated library folder: its --json output and what it wrote to stderr."""
+    result = CliRunner().invoke(main, ["eval", "--model", str(model), "--dataset", "library", str(data), "-O",
+                                       "min_count=1", "--json", str(out)], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text()), result.stderr
+
+
+def test_eval_warns_on_the_models_own_training_clips(setup: tuple[Path, Path], trained: Path,
+                                                     tmp_path: Path) -> None:  # fmt: skip
+    data, _ = setup
+    card = read_card(trained)
+    fitted = card["training"]["data"]["n_train"] + card["training"]["data"]["n_val"]
+    assert card["training"]["fingerprint"]["n"] == fitted and 0 < fitted < 24
+    warning = f"mcbr eval: {fitted} of 24 clips were in this model's training data; these figures overstate accuracy\n"
+    result, err = eval_json(trained, data, tmp_path / "own.json")
+    assert result["n_in_training"] == fitted and err == warning
+    copy = shutil.copytree(data, tmp_path / "copy")  # the same clips under other paths
+    result, err = eval_json(trained, copy, tmp_path / "copy.json")
+    assert result["n_in_training"] == fitted and err == warning
+    other = write_library(tmp_path / "other", seconds=1.6)  # other clips (longer tones)
+    result, err = eval_json(trained, other, tmp_path / "other.json")
+    assert result["n_in_training"] == 0 and "training data" not in err and result["n"] == 24
+    toy = make_toy_model(tmp_path / "toy.safetensors")  # a card without a fingerprint: unknown
+    result, err = eval_json(toy, data, tmp_path / "toy.json")
+    assert result["n_in_training"] is None and "training data" not in err
+
+
 def test_models_lists_tasks_and_defaults() -> None:
-    from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import resolve_model
 
     rows = {r["name"]: r for r in json.loads(invoke("models", "--json"))}

@@ -31,6 +31,7 @@ from mcbr_core.training import metrics as M
 from mcbr_core.training.cache import ExtractorSource, FeatureCache
 from mcbr_core.training.datasets.base import Clip, TrainingDataError
 from mcbr_core.training.datasets.builtin import load_dataset
+from mcbr_core.training.fingerprint import clip_hash
 from mcbr_core.training.loop import TrainConfig, cross_validate, train
 from tests.audiogen import tone, write_audio
 from tests.toymodel import ToyPlugin, make_toy_model
@@ -416,7 +417,7 @@ def test_stacked_network_trains_its_branches_first_on_the_same_fold(tmp_path: Pa
             {"in_channels": 1, "n_bins": 2, "n_classes": 3}).conv.weight)  # fmt: skip
 
 
-# -- too little data, failed runs ------------------------------------------------------------------
+# -- too little data, failed runs, fingerprints ------------------------------------------------------
 
 
 def rows_dataset(folder: Path, spec: list[tuple[str, str, int]], **options: Any) -> Any:
@@ -488,3 +489,14 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path: P
     with pytest.raises(ConfigError, match="already holds a run"):
         train(config, library, plugins=toy_plugins)
 
+
+def test_model_cards_fingerprint_the_training_and_validation_clips(tmp_path: Path, toy_plugins: Plugins,
+                                                                  library: Any, cache_dir: Path) -> None:  # fmt: skip
+    result = train(tiny_config(tmp_path, cache_dir), library, plugins=toy_plugins)
+    parts = json.loads((tmp_path / "run" / "split.json").read_text())["parts"]
+    path = {c.id: c.path for c in library.clips}
+    fitted = sorted(clip_hash(path[cid]) for cid, part in parts.items() if part in ("train", "val"))
+    fp = read_card(result.model_path)["training"]["fingerprint"]
+    assert fp["clips"] == fitted and fp["n"] == len(fitted) < len(library.clips) and fp["method"].startswith("sha1")
+    best = read_card(result.result.model_path)["training"]["fingerprint"]
+    assert best == fp  # every checkpoint carries it
