@@ -14,12 +14,19 @@ For each head it
    mapped onto the four quadrant moods),
 4. fits the shipped head on all clips (C chosen on an artist-disjoint fifth, then
    refitted on everything), and
-5. writes it with a model card holding these measurements, the data and the
-   licences. The card's ``default_for`` lists the kind only when the head measured
-   better than msd-musicnn's own tags: the plugin's ``source: auto`` follows it.
+5. writes it with a model card holding these measurements, the data, the
+   fingerprint of the clips it was fitted on (``training.fingerprint``, which
+   ``mcbr eval`` compares the clips it evaluates with) and the licences. The card's
+   ``default_for`` lists the kind only when the head measured better than
+   msd-musicnn's own tags: the plugin's ``source: auto`` follows it.
 
 Run folders go to ``--runs`` (default ``runs/ship``); features come from the
 training feature cache, so a second run takes seconds.
+
+``--fingerprint-only`` writes the fingerprint into the cards of heads shipped before
+cards had one, without retraining: the weights, and so the model ids, stay as they
+are. It checks that the data folder holds as many labelled clips as the head was
+fitted on (the final fit uses every clip of the dataset).
 """
 
 from __future__ import annotations
@@ -126,6 +133,39 @@ def ship(spec: dict[str, Any], data: Path, out: Path, runs: Path, workers: int) 
             "tags": tags_score, "default_for": card["default_for"]}  # fmt: skip
 
 
+def add_fingerprint(spec: dict[str, Any], data: Path, out: Path) -> dict[str, Any]:
+    """Write ``training.fingerprint`` into a shipped head's card (and its markdown card); no retraining."""
+    from mcbr_core.models.checkpoint import load_model, save_model
+    from mcbr_core.training.datasets.builtin import load_dataset
+    from mcbr_core.training.fingerprint import clip_hash, fingerprint
+
+    ds = load_dataset(spec["dataset"], data / spec["dataset"])
+    clips = ds.labelled(ds.resolve_task(spec["task"]))
+    path = out / f"{spec['name']}.safetensors"
+    tensors, card = load_model(path)
+    fitted = card["training"]["data"]["n_train"] + card["training"]["data"]["n_val"]
+    if len(clips) != fitted:
+        raise SystemExit(f"{path} was fitted on {fitted} clips, but {data / spec['dataset']} has {len(clips)} "
+                         f"with {spec['task']} labels: not the data it was trained on")  # fmt: skip
+    card = {k: v for k, v in card.items() if k != "format"}
+    card["training"]["fingerprint"] = fingerprint(clip_hash(c.path) for c in clips)
+    save_model(path, tensors, card).chmod(0o644)
+    md = out / f"{spec['name']}.md"
+    if md.is_file():
+        lines = md.read_text(encoding="utf-8").splitlines()
+        lines = [ln for ln in lines if not ln.startswith("- **Training clips**")]
+        at = next(i for i, ln in enumerate(lines) if ln.startswith("- **Training data**")) + 1
+        lines.insert(at, _fingerprint_line(card))
+        md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"name": spec["name"], "path": str(path), "clips": card["training"]["fingerprint"]["n"]}
+
+
+def _fingerprint_line(card: dict[str, Any]) -> str:
+    n = card["training"]["fingerprint"]["n"]
+    return (f"- **Training clips**: the card lists a fingerprint of each of the {n} clips "
+            "(`training.fingerprint`); `mcbr eval` warns when it evaluates the head on any of them.")
+
+
 def _pct(summary: dict[str, Any], key: str) -> str:
     mean, std = summary["mean"].get(key), summary["std"].get(key)
     return "-" if mean is None else f"{mean:.3f} ± {std:.3f}"
@@ -148,6 +188,7 @@ def _write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any], cv: 
         f"C = {fit.get('C')} (chosen on an artist-disjoint validation fifth, then refitted on every clip)."),
         (f"- **Training data**: `{spec['dataset']}` in `../shared/data` "
         f"({card['training']['data']['n_train'] + card['training']['data']['n_val']} clips), task `{spec['task']}`."),
+        _fingerprint_line(card),
         f"- **Default**: {'yes' if card['default_for'] else 'no'}: the plugin's `{spec['kind']}.source: auto` "
         + ("uses this head, because it measured better than msd-musicnn's own tags below."
            if card["default_for"] else "keeps msd-musicnn's own tags, which measured better."),
@@ -188,12 +229,18 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/ship"))
     ap.add_argument("--only", choices=[h["name"] for h in HEADS], action="append")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--fingerprint-only", action="store_true",
+                    help="only write the training clips' fingerprint into the existing cards (no retraining)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    args.runs.mkdir(parents=True, exist_ok=True)
     for spec in HEADS:
         if args.only and spec["name"] not in args.only:
             continue
+        if args.fingerprint_only:
+            r = add_fingerprint(spec, args.data, args.out)
+            print(f"{r['name']}: fingerprint of {r['clips']} training clips -> {r['path']}")
+            continue
+        args.runs.mkdir(parents=True, exist_ok=True)
         r = ship(spec, args.data, args.out, args.runs, args.workers)
         print(f"{r['name']}: {r['metric']} head {r['head']:.3f} | stats {r['stats']:.3f} | msd-musicnn tags "
               f"{r['tags']:.3f} -> default_for {r['default_for']} ({r['path']})")  # fmt: skip
