@@ -459,15 +459,31 @@ def _audio_files(folder: Path, recursive: bool) -> list[Path]:
 @click.option("--recursive/--no-recursive", default=True, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str) -> None:
-    """Write the embeddings of a folder of audio files to .npy (+ .json)."""
+    """Write the embeddings of a folder of audio files to .npy (+ .json).
+
+    A clip head (``mcbr-mood``, ``mcbr-genre``, ``--mode head`` models) has no embedding
+    of its own: it reads its base model's clip embedding, which is what is written and
+    what ``model_id`` names; ``top_scores`` are the head's.
+    """
     import numpy as np
 
     from mcbr_core.analysis import Analyzer
+    from mcbr_core.models.checkpoint import read_card
+    from mcbr_core.models.clip_head import ClipHead, is_clip_head
+    from mcbr_core.models.shipped import resolve_model
     from mcbr_core.settings import AnalysisSettings
 
     name = AnalysisSettings().model if model == "default" else model  # the model whose embedding the plugin stores
+    head = None
     try:
-        analyzer = Analyzer(AnalysisSettings(model=name, device=device))
+        model_path = resolve_model(name)
+        card = read_card(model_path)
+        if is_clip_head(card):  # embed with the model it reads, as the plugin does
+            head = ClipHead.load(model_path)
+            model_path = resolve_model(str(card["features"]["embedding_of"]["model"]), base_dir=model_path.parent)
+        analyzer = Analyzer(AnalysisSettings(model=str(model_path), device=device))
+        if head is not None and analyzer.model_id != head.base_id:
+            raise McbrError(f"{name} reads the embedding of {head.base_id}, but {model_path} is {analyzer.model_id}")
     except McbrError as exc:
         raise _fail(exc) from None
     files = _audio_files(folder, recursive)
@@ -482,16 +498,17 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
             continue
         vectors.append(a.embedding)
         names.append(str(path.relative_to(folder)))
+        tags = {head.head: head.scores(a.embedding)} if head is not None else a.scores
         scores.append({h: {k: round(v, 4) for k, v in sorted(s.items(), key=lambda kv: -kv[1])[:5]}
-                       for h, s in a.scores.items()})  # fmt: skip
+                       for h, s in tags.items()})  # fmt: skip
     if not vectors:
         raise click.ClickException(f"none of the {len(files)} files could be analysed")
     out = out.with_suffix(".npy")
     out.parent.mkdir(parents=True, exist_ok=True)
     matrix = np.stack(vectors).astype(np.float32)  # (N, D)
     np.save(out, matrix)
-    meta = {"model": name, "model_id": analyzer.model_id, "dim": int(matrix.shape[1]),
-            "metric": analyzer.backend.metric, "folder": str(folder), "files": names, "top_scores": scores,
-            "failed": failed}  # fmt: skip
+    meta = {"model": name, "model_id": analyzer.model_id, "head_id": head.model_id if head is not None else None,
+            "dim": int(matrix.shape[1]), "metric": analyzer.backend.metric, "folder": str(folder), "files": names,
+            "top_scores": scores, "failed": failed}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     click.echo(f"{len(names)} embeddings ({matrix.shape[1]}-d, {analyzer.model_id}) -> {out}; {len(failed)} failed")

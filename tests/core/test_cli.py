@@ -110,6 +110,36 @@ def test_eval_warns_on_the_models_own_training_clips(setup: tuple[Path, Path], t
     assert result["n_in_training"] is None and "training data" not in err
 
 
+def test_embed_of_a_clip_head_is_its_base_models_embedding(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    data, root = setup
+    toy = make_toy_model(tmp_path / "toy.safetensors")
+    invoke("-q", "train", "--dataset", "library", data, "-O", "min_count=1", "--mode", "head", "--base-model", toy,
+           "--out", tmp_path / "head", "--cache", root / "cache", "--device", "cpu")  # fmt: skip
+    head = tmp_path / "head" / "model.safetensors"
+    text = invoke("embed", data / "music", "--model", head, "-o", tmp_path / "head.npy")
+    invoke("embed", data / "music", "--model", toy, "-o", tmp_path / "toy.npy")
+    meta = json.loads((tmp_path / "head.json").read_text())
+    assert meta["model_id"] == "toy-1" and meta["head_id"] == read_card(head)["id"] and "toy-1" in text
+    assert json.loads((tmp_path / "toy.json").read_text())["head_id"] is None
+    assert np.array_equal(np.load(tmp_path / "head.npy"), np.load(tmp_path / "toy.npy"))  # (24, 2): the toy model's
+    assert set(meta["top_scores"][0]) == {"genre"} and set(meta["top_scores"][0]["genre"]) == {"Jazz", "Metal", "Pop"}
+
+
+@pytest.mark.shipped
+def test_embed_of_a_shipped_head_is_labelled_with_msd_musicnn(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    data, _ = setup
+    music = tmp_path / "music"
+    music.mkdir()
+    for name in ("Jazz-0-0.wav", "Metal-0-0.wav"):
+        shutil.copy(data / "music" / name, music / name)
+    invoke("embed", music, "--model", "mcbr-mood", "-o", tmp_path / "mood.npy", "--device", "cpu")
+    invoke("embed", music, "--model", "msd-musicnn", "-o", tmp_path / "msd.npy", "--device", "cpu")
+    meta = json.loads((tmp_path / "mood.json").read_text())
+    assert meta["model_id"] == "msd-musicnn-1" and meta["head_id"].startswith("mcbr-mood-1-") and meta["dim"] == 200
+    assert set(meta["top_scores"][0]["mood"]) == {"calm", "happy", "sad", "tense"}
+    assert np.array_equal(np.load(tmp_path / "mood.npy"), np.load(tmp_path / "msd.npy"))
+
+
 def test_models_lists_tasks_and_defaults() -> None:
     from mcbr_core.models.shipped import resolve_model
 
