@@ -1,21 +1,12 @@
-"""Shared fixtures: generated audio and the path of ../shared when present."""
+"""Shared fixtures: generated audio."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.audiogen import tone, write_audio
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path | None:
-    """``../shared`` beside the checkout (or ``$MCBR_SHARED``), if present."""
-    path = Path(os.environ.get("MCBR_SHARED", ROOT.parent / "shared"))
-    return path if path.is_dir() else None
 
 
 @pytest.fixture
