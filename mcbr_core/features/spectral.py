@@ -22,6 +22,7 @@ __all__ = [
     "Spectra",
     "cqt_magnitude",
     "hz_to_mel",
+    "kaldi_mel_filterbank",
     "mel_filterbank",
     "mel_to_hz",
     "power_to_db",
@@ -215,6 +216,71 @@ def mel_filterbank(
     if norm not in ("slaney", None):
         raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
     return _mel_filterbank(float(sr), int(n_fft), int(n_mels), float(fmin), float(fmax), bool(htk), norm)
+
+
+@functools.lru_cache(maxsize=16)
+def _kaldi_mel_filterbank(sr: float, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    def mel(f: np.ndarray | float) -> np.ndarray:
+        return 1127.0 * np.log(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+    delta = (mel(fmax) - mel(fmin)) / (n_mels + 1)  # n_mels + 2 equally spaced edges
+    left = mel(fmin) + np.arange(n_mels, dtype=np.float64)[:, None] * delta  # (n_mels, 1)
+    centre, right = left + delta, left + 2.0 * delta
+    bins = mel(sr / n_fft * np.arange(n_fft // 2))[None, :]  # (1, n_fft // 2): Kaldi omits Nyquist
+    up = (bins - left) / (centre - left)
+    down = (right - bins) / (right - centre)
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    weights[:, :-1] = np.maximum(0.0, np.minimum(up, down))  # the Nyquist column stays 0
+    weights.setflags(write=False)  # shared through the cache
+    return weights
+
+
+def kaldi_mel_filterbank(
+    *, sr: float, n_fft: int, n_mels: int, fmin: float = 20.0, fmax: float = 0.0
+) -> np.ndarray:
+    """Kaldi's triangular mel filterbank (``torchaudio.compliance.kaldi.get_mel_banks``), float32.
+
+    Mel is ``1127 ln(1 + f / 700)`` (HTK); ``n_mels + 2`` band edges are equally spaced
+    in mel between ``fmin`` and ``fmax``, and each triangle, of peak 1, is evaluated in
+    mel at the FFT bin frequencies ``k * sr / n_fft`` for ``k < n_fft / 2``. There is no
+    area normalisation and no VTLN warping. A zero column is appended for the Nyquist
+    bin, so the bank multiplies a ``1 + n_fft // 2``-bin spectrum (as EfficientAT pads it).
+
+    Parameters
+    ----------
+    sr
+        Sample rate in Hz.
+    n_fft
+        FFT size (even) of the spectrogram it will multiply.
+    n_mels
+        Number of bands (more than 3, as Kaldi requires).
+    fmin, fmax
+        Band edges in Hz. ``fmax <= 0`` is an offset from the Nyquist frequency (Kaldi's
+        ``high_freq`` convention: 0 means Nyquist).
+
+    Returns
+    -------
+    np.ndarray
+        ``[shape=(n_mels, 1 + n_fft // 2)]`` float32, read-only (results are cached).
+        torchaudio computes the same weights in float32; they agree to float32 rounding.
+
+    Raises
+    ------
+    ValueError
+        On an odd or too small ``n_fft``, ``n_mels <= 3``, or band edges outside
+        ``0 <= fmin < fmax <= sr / 2``.
+    """
+    if not sr > 0:
+        raise ValueError(f"sr must be positive, got {sr!r}")
+    if not isinstance(n_fft, (int, np.integer)) or n_fft < 2 or n_fft % 2:
+        raise ValueError(f"n_fft must be an even integer >= 2, got {n_fft!r}")
+    if not isinstance(n_mels, (int, np.integer)) or n_mels <= 3:
+        raise ValueError(f"n_mels must be an integer > 3, got {n_mels!r}")
+    nyquist = sr / 2.0
+    high = fmax + nyquist if fmax <= 0 else fmax
+    if not 0.0 <= fmin < high <= nyquist:
+        raise ValueError(f"need 0 <= fmin < fmax <= {nyquist}, got fmin={fmin!r}, fmax={high!r}")
+    return _kaldi_mel_filterbank(float(sr), int(n_fft), int(n_mels), float(fmin), float(high))
 
 
 # ---------------------------------------------------------------------------
