@@ -27,6 +27,11 @@ def musicnn_mel(options: dict[str, Any]):  # noqa: ANN201 - returns MusicnnMel
     return MusicnnMel(MusicnnMelConfig(**options))
 
 
+def won_mel(options: dict[str, Any]):  # noqa: ANN201 - returns WonMel
+    """Build the log-mel extractor of Won et al.'s taggers from a feature config dict."""
+    return _build("won-mel", "mcbr_core.features.won_mel", "WonMel", "WonMelConfig", options)
+
+
 def _build(name: str, module: str, extractor: str, config: str, options: dict[str, Any], **fixed: Any):  # noqa: ANN202
     from mcbr_core.features.normalise import config_from_options
 
@@ -92,6 +97,7 @@ def register_feature_extractors(register: Register) -> None:
     register("musicnn-mel", musicnn_mel)
     register("xing-hyperimage", xing_hyperimage)
     register("tower-mel", tower_mel)
+    register("won-mel", won_mel)
     for kind in ("stft", "stft_half", "mel", "cqt", "mfcc", "chroma"):
         register(*_whitell(kind))
     register("zhang-audiowords", zhang_audiowords)
