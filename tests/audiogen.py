@@ -25,6 +25,29 @@ def tone(seconds: float = 4.0, *, sr: int = 22050, freq: float = 440.0, seed: in
     return np.repeat(y[:, None], channels, axis=1)
 
 
+def medley(seconds: float = 60.0, *, sr: int = 22050, channels: int = 1, part: float = 5.0) -> np.ndarray:
+    """A signal that changes every ``part`` seconds (pitch, harmonics, noise, pulse rate), so
+    that where an analysis window lands changes what the model hears.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_samples, channels), dtype=float32]
+    """
+    rng = np.random.default_rng(1)
+    n, step = int(seconds * sr), int(part * sr)
+    y = np.zeros(n, dtype=np.float64)
+    for i, lo in enumerate(range(0, n, step)):
+        t = np.arange(min(step, n - lo)) / sr
+        freq = 110.0 * 2 ** (rng.integers(0, 36) / 12)  # three octaves of semitones
+        weights = rng.uniform(0.0, 1.0, 6) / np.arange(1, 7) ** rng.uniform(0.5, 2.0)
+        seg = sum(w * np.sin(2 * np.pi * freq * k * t) for k, w in enumerate(weights, 1))
+        seg = 0.3 * seg / max(weights.sum(), 1e-9) + rng.uniform(0.0, 0.1) * rng.standard_normal(len(t))
+        pulse = rng.uniform(1.0, 8.0)
+        y[lo : lo + len(t)] = seg * (0.5 + 0.5 * (np.sin(2 * np.pi * pulse * t) > 0)) * (0.5 + 0.5 * (i % 3))
+    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    return np.repeat(y[:, None], channels, axis=1)
+
+
 def write_audio(path: Path, y: np.ndarray, sr: int) -> Path:
     """Write ``y`` ``(n, channels)`` to ``path`` in the format its suffix names."""
     import soundfile as sf

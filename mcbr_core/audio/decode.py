@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # error loses the block it happens in, and each read costs ~0.15 ms (soundfile seeks after it)
 _BLOCK_SECONDS = 0.5
 _WHOLE = 0.99  # a decode this close to the expected length needs no second opinion
+# ffmpeg decodes this much before a window's start and drops it: a codec's first frames after a
+# seek lack their history (without it, an MP3 window's first 0.1 s differed from the whole decode)
+_PREROLL_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -170,9 +173,14 @@ class PyAVDecoder:
             with av.open(str(path)) as container:
                 stream = _audio_stream(container)
                 sr = int(stream.rate or stream.codec_context.sample_rate)
+                # the first sample's pts: after an MP3's encoder delay (LAME tag) it is not 0, and
+                # libsndfile's timeline, which the windows follow, starts at the first sample
+                origin = stream.start_time or 0
                 if start > 0:
-                    # seek lands on a packet at or before `start`; frames are trimmed by pts below
-                    container.seek(int(start / stream.time_base), stream=stream, any_frame=False, backward=True)
+                    # seek lands on a packet at or before `start` - preroll (decoded to fill the codec's
+                    # history: MP3's bit reservoir and overlap, Opus' pre-roll); frames are trimmed by pts
+                    target = origin + int(max(start - _PREROLL_SECONDS, 0.0) / stream.time_base)
+                    container.seek(target, stream=stream, any_frame=False, backward=True)
                 end = None if duration is None else start + duration
                 for packet in container.demux(stream):
                     try:
@@ -181,7 +189,7 @@ class PyAVDecoder:
                         bad.append(exc)
                         continue
                     for frame in frames:
-                        block, t0 = _frame_block(frame, start, sr)
+                        block, t0 = _frame_block(frame, start, sr, origin)
                         if block is not None:
                             chunks.append(block)
                         if end is not None and t0 is not None and t0 >= end:
@@ -207,8 +215,10 @@ class PyAVDecoder:
         return data, sr
 
 
-def _frame_block(frame: object, start: float, sr: int) -> tuple[np.ndarray | None, float | None]:
+def _frame_block(frame: object, start: float, sr: int, origin: int) -> tuple[np.ndarray | None, float | None]:
     """One decoded frame as float32 samples from ``start`` on, and the time just past it.
+
+    Times are seconds from the stream's first sample, whose pts is ``origin``.
 
     Returns
     -------
@@ -227,7 +237,7 @@ def _frame_block(frame: object, start: float, sr: int) -> tuple[np.ndarray | Non
     pts = frame.pts  # type: ignore[attr-defined]
     if pts is None:
         return block, None
-    t0 = float(pts * frame.time_base)  # type: ignore[attr-defined]
+    t0 = float((pts - origin) * frame.time_base)  # type: ignore[attr-defined]
     t_end = t0 + len(block) / sr
     if start > 0:
         skip = int(round((start - t0) * sr))
