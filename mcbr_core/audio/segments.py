@@ -5,9 +5,15 @@ does. Longer tracks are analysed in ``max_patches // window_patches`` windows of
 ``window_patches`` consecutive patches, spread evenly between 5 % and 95 % of
 the track (skipping fades and silent intros), so that a song's intro, body and
 outro all count and decoding stays bounded whatever the track's length.
+
+Window starts are rounded to a whole-second grid: copies of one track in several
+formats state lengths a few ms apart (AAC priming, an MP3 without a LAME tag: +23 to
++40 ms on 240 s), which would otherwise shift every window by up to that much.
 """
 
 from __future__ import annotations
+
+GRID = 1.0  # seconds; window starts are multiples of it
 
 
 def choose_windows(
@@ -16,6 +22,7 @@ def choose_windows(
     patch_seconds: float,
     max_patches: int,
     window_patches: int,
+    grid: float = GRID,
 ) -> list[tuple[float, float | None]]:
     """Pick the ``(start, duration)`` windows to decode.
 
@@ -29,6 +36,8 @@ def choose_windows(
         Patch budget per track.
     window_patches
         Consecutive patches per window.
+    grid
+        Starts are rounded to multiples of this many seconds (0: exact).
 
     Returns
     -------
@@ -44,6 +53,12 @@ def choose_windows(
     if hi <= lo:
         lo, hi = 0.0, max(duration - length, 0.0)
     if n_windows == 1:
-        return [((lo + hi) / 2, length)]
-    step = (hi - lo) / (n_windows - 1)
-    return [(lo + i * step, length) for i in range(n_windows)]
+        starts = [(lo + hi) / 2]
+    else:
+        step = (hi - lo) / (n_windows - 1)
+        starts = [lo + i * step for i in range(n_windows)]
+    if grid > 0:
+        # to the nearest point, not down: round durations put exact starts on whole seconds
+        last = max(duration - length, 0.0)  # binds only for tracks barely longer than a window
+        starts = [min(round(s / grid) * grid, last) for s in starts]
+    return [(s, length) for s in starts]

@@ -32,6 +32,17 @@ def test_long_tracks_get_spread_windows_within_the_track() -> None:
     assert len(choose_windows(3600.0, patch_seconds=3.0, max_patches=16, window_patches=16)) == 1
 
 
+def test_window_starts_do_not_follow_a_few_ms_of_header_length() -> None:
+    # one track as WAV, as M4A (AAC priming: +23 ms) and as MP3 without a LAME tag (+39 ms)
+    durations = (240.0, 240.023, 240.039)
+    plans = [choose_windows(d, patch_seconds=2.992, max_patches=16, window_patches=4) for d in durations]
+    assert plans[0] == plans[1] == plans[2]
+    assert [s for s, _ in plans[0]] == [12.0, 80.0, 148.0, 216.0]  # whole seconds
+    for duration in np.linspace(51.0, 4000.0, 200):
+        for start, length in choose_windows(duration, patch_seconds=2.992, max_patches=16, window_patches=4):
+            assert 0.0 <= start and start + length <= duration
+
+
 @pytest.mark.shipped
 def test_default_model_analyses_a_long_file_in_windows(make_audio) -> None:
     from mcbr_core.analysis import Analyzer
@@ -111,3 +122,61 @@ def test_coverage_settings_are_validated() -> None:
             AnalysisSettings(min_coverage=bad)
     with pytest.raises(ConfigError, match="partial"):
         AnalysisSettings(partial="yes")
+
+
+MUSICNN_PATCH = 187 * 256 / 16000  # seconds
+
+
+def _medley_in_every_format(folder: Path, seconds: float) -> dict[str, Path]:
+    """One generated signal as WAV, FLAC, Ogg Vorbis, Opus, MP3 and M4A.
+
+    Vorbis, Opus and MP3 are written at libsndfile's highest quality: at its default quality
+    their codec noise alone moves a score by up to 0.018 (Opus) on this signal, which would
+    hide what the analysis itself does with the formats.
+    """
+    import soundfile as sf
+    import soxr
+
+    from tests.audiogen import medley, write_audio
+
+    y = medley(seconds, sr=22050)
+    paths = {fmt: write_audio(folder / f"medley.{fmt}", y, 22050) for fmt in ("wav", "flac", "m4a")}
+    y48 = soxr.resample(y, 22050, 48000).astype(np.float32)  # Opus knows no 22.05 kHz
+    for fmt, audio, sr, kind in (
+        ("ogg", y, 22050, {"format": "OGG", "subtype": "VORBIS"}),
+        ("opus", y48, 48000, {"format": "OGG", "subtype": "OPUS"}),
+        ("mp3", y, 22050, {"format": "MP3"}),
+    ):
+        paths[fmt] = folder / f"medley.{fmt}"
+        sf.write(paths[fmt], audio, sr, compression_level=0.0, **kind)
+    return paths
+
+
+def test_the_window_plan_does_not_depend_on_the_format(toy, tmp_path: Path) -> None:
+    from mcbr_core.audio.decode import probe
+
+    analyzer = toy(max_patches=16, window_patches=4)
+    plans = {}
+    for fmt, path in _medley_in_every_format(tmp_path, 30.0).items():
+        info, _ = probe(path, analyzer.decoders)
+        assert info.duration == pytest.approx(30.0, abs=0.05), fmt  # M4A: +46 ms of AAC priming
+        plans[fmt] = analyzer.windows(info)
+    assert len(plans["wav"]) == 4
+    assert all(plan == plans["wav"] for plan in plans.values()), plans
+
+
+@pytest.mark.shipped
+def test_the_same_audio_in_every_format_scores_alike(tmp_path: Path) -> None:
+    from mcbr_core.analysis import Analyzer
+
+    analyzer = Analyzer(AnalysisSettings(device="cpu", max_patches=8, window_patches=2))  # 4 windows of 6 s
+    results = {fmt: analyzer.analyze(path) for fmt, path in _medley_in_every_format(tmp_path, 30.0).items()}
+    reference = results["wav"].scores["tags"]
+    for fmt, result in results.items():
+        assert result.analysed == results["wav"].analysed and result.coverage == pytest.approx(1.0, abs=1e-3)
+        worst = max(abs(p - reference[tag]) for tag, p in result.scores["tags"].items())
+        # measured: FLAC 1e-5; Vorbis 0.004, MP3 0.009, Opus 0.001, M4A 0.011 (its AAC priming, which
+        # the file does not record, also shifts it by 46 ms): lossy-codec noise, with room for other
+        # encoder versions. Copies whose windows sit a second apart differ by ~0.01-0.04; an MP3 without
+        # a Xing header, which libsndfile decoded only up to its length estimate, by up to 0.17.
+        assert worst < (1e-3 if fmt == "flac" else 0.025), (fmt, worst)
