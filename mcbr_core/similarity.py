@@ -247,6 +247,31 @@ class Neighbours:
         self._index = index
         return index
 
+    @property
+    def loaded(self) -> IndexBackend | None:
+        """The index answering queries now, or ``None`` before the first ``index()``."""
+        return self._index
+
+    def load(self) -> IndexBackend | None:
+        """The index as its files are now, never building: ``None`` if missing, half-written or mismatched.
+
+        A long-running process (``beet mcbr-serve``) loads the files again after
+        another process rebuilt them, then swaps them in with ``use``.
+        """
+        dim = self.store.dim(self.model_id)
+        if dim is None:
+            return None
+        index = self._make(dim)
+        try:
+            meta = index.load()
+        except IndexMismatchError:
+            return None
+        return index if meta is not None else None
+
+    def use(self, index: IndexBackend) -> None:
+        """Answer from ``index`` from now on (queries under way finish on the index they started with)."""
+        self._index = index
+
     def query_vector(self, item_ids: Iterable[int]) -> np.ndarray | None:
         """Centroid ``(D,)`` of the items' unit-normalised embeddings, or ``None`` if none has one."""
         _, vecs = self.store.vectors(self.model_id, item_ids)
