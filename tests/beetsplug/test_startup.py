@@ -1,4 +1,4 @@
-"""`beet` start-up stays light: enabling the plugin imports no torch, annoy, librosa or audio I/O."""
+"""`beet` start-up stays light: enabling the plugin imports no torch, annoy, librosa, audio I/O or Flask."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("torch", "annoy", "librosa", "soundfile", "soxr", "av", "safetensors", "pluggy", "numpy")
+HEAVY = (
+    "torch", "annoy", "librosa", "soundfile", "soxr", "av", "safetensors", "pluggy", "numpy",
+    "flask", "werkzeug",  # `beet mcbr-serve` imports them when it runs
+)  # fmt: skip
 
 SCRIPT = """
 import json, sys
