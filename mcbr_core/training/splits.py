@@ -11,13 +11,13 @@ drops GTZAN's repeated, mislabelled and distorted excerpts and keeps artists apa
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from mcbr_core.errors import ConfigError
+from mcbr_core.training.seeds import sub_seed
 
 __all__ = [
     "GTZAN_EXCLUDED",
@@ -35,11 +35,6 @@ def group_key(artist: str | None, clip_id: str) -> str:
     if artist:
         return "artist:" + re.sub(r"\s+", " ", artist).strip().casefold()
     return "clip:" + clip_id
-
-
-def _seed_int(seed: int, *parts: object) -> int:
-    text = "/".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
 def grouped_split(
@@ -94,7 +89,7 @@ def grouped_split(
     np.add.at(g_counts, inverse, targets)
     g_sizes = np.bincount(inverse, minlength=n_groups).astype(np.float64)
     totals = np.maximum(g_counts.sum(axis=0), 1.0)  # (K,)
-    rng = np.random.default_rng(_seed_int(seed, "grouped_split"))
+    rng = np.random.default_rng(sub_seed(seed, "grouped_split"))
     order = rng.permutation(n_groups)
     order = order[np.argsort(-g_sizes[order], kind="stable")]
     counts = np.zeros((n_parts, targets.shape[1]))
