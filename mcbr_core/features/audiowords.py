@@ -8,9 +8,11 @@ song becomes the index of its nearest centroid. The KCNN
 (``mcbr_core/models/zhang.py``) looks the indices up in a table initialised
 from the centroids.
 
-The codebook is learned from a dataset (:func:`fit_audio_words`) and saved with
-the model: :meth:`AudioWordsState.state_tensors` gives the arrays to store, and the
-``zhang-audiowords`` factory takes them back as ``options["state"]``.
+The codebook is learned from a dataset (:func:`fit_audio_words`; on cached frame
+features, :func:`fit_codebook`) and saved with the model:
+:meth:`AudioWordsState.state_tensors` gives the arrays to store, and the
+``zhang-audiowords`` factory takes them back as ``options["state"]``. Training maps
+every cached clip to its word ids once per codebook (:func:`encode_files`).
 
 Parameters the paper leaves open (frames per segment, PCA dimensions, codebook
 size, mel bands) are chosen here and marked as such.
@@ -18,8 +20,10 @@ size, mel bands) are chosen here and marked as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +31,16 @@ from mcbr_core.errors import ConfigError
 from mcbr_core.features.normalise import ExtractorBase, check_stats, feature_version, normalise
 from mcbr_core.features.spectral import Spectra
 
-__all__ = ["STATE_KEYS", "AudioWords", "AudioWordsConfig", "AudioWordsState", "fit_audio_words", "segments"]
+__all__ = [
+    "STATE_KEYS",
+    "AudioWords",
+    "AudioWordsConfig",
+    "AudioWordsState",
+    "encode_files",
+    "fit_audio_words",
+    "fit_codebook",
+    "segments",
+]
 
 #: Names of the state arrays, as stored in a model file.
 STATE_KEYS = ("pca_mean", "pca_components", "pca_scale", "centroids")
@@ -173,6 +186,13 @@ class AudioWordsState:
         """The arrays to store in a model file, by name."""
         return {key: getattr(self, key) for key in STATE_KEYS}
 
+    def digest(self) -> str:
+        """sha256 (hex) of the arrays, in key order: names the word-id files of this codebook."""
+        arrays = self.state_tensors()
+        return hashlib.sha256(
+            b"".join(np.ascontiguousarray(arrays[k]).tobytes() for k in sorted(arrays))
+        ).hexdigest()
+
     @property
     def n_words(self) -> int:
         """Codebook size."""
@@ -311,6 +331,69 @@ def fit_audio_words(
     return AudioWordsState(
         pca_mean=mean, pca_components=components, pca_scale=scale, centroids=km.cluster_centers_
     )
+
+
+def fit_codebook(
+    frame_files: Iterable[str | Path], config: AudioWordsConfig, *, seed: int
+) -> AudioWordsState:
+    """:func:`fit_audio_words` with ``config``'s sizes on cached frame features.
+
+    Parameters
+    ----------
+    frame_files
+        ``.npy`` files of :meth:`AudioWords.frames` outputs ``[shape=(1, n_mels, T_i)]``
+        (memory-mapped one at a time).
+    config
+        Segment length and hop, PCA dimensions, codebook size.
+    seed
+        Seeds the segment subsample and k-means.
+    """
+    return fit_audio_words(
+        (np.load(path, mmap_mode="r") for path in frame_files),
+        n_frames_per_segment=config.n_frames_per_segment,
+        n_components=config.n_components,
+        n_words=config.n_words,
+        seed=seed,
+        segment_hop=config.segment_hop,
+    )
+
+
+def encode_files(state: AudioWordsState, frame_files: Sequence[str | Path], folder: Path, *,
+                 config: AudioWordsConfig) -> list[str]:  # fmt: skip
+    """Word ids of cached frame features, each written once under ``folder/words-<digest>/``.
+
+    Parameters
+    ----------
+    state
+        The codebook.
+    frame_files
+        ``.npy`` files of frame features ``[shape=(1, n_mels, T_i)]``.
+    folder
+        Where the ``words-<digest>`` folder goes (a feature cache's folder).
+    config
+        Segment length and hop.
+
+    Returns
+    -------
+    list[str]
+        One ``.npy`` file per input, of the same name: word ids ``[shape=(1, 1, S_i)]`` float32.
+    """
+    out_dir = Path(folder) / f"words-{state.digest()[:12]}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for src in frame_files:
+        out = out_dir / Path(src).name
+        if not out.exists():
+            frames = np.load(src, mmap_mode="r")
+            ids = state.assign(
+                segments(frames, n_frames_per_segment=config.n_frames_per_segment, hop=config.hop)
+            )
+            tmp = out.with_name(f".{out.name}.tmp")
+            with tmp.open("wb") as fh:
+                np.save(fh, ids.astype(np.float32).reshape(1, 1, -1))  # (1, 1, S)
+            tmp.replace(out)
+        paths.append(str(out))
+    return paths
 
 
 class AudioWords(ExtractorBase):

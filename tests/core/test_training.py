@@ -28,6 +28,7 @@ from mcbr_core.plugins import Plugins, reset_plugins
 from mcbr_core.settings import AnalysisSettings
 from mcbr_core.training import loop
 from mcbr_core.training import metrics as M
+from mcbr_core.training import runs
 from mcbr_core.training.cache import ExtractorSource, FeatureCache
 from mcbr_core.training.datasets.base import Clip, TrainingDataError
 from mcbr_core.training.datasets.builtin import load_dataset
@@ -481,7 +482,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path: P
     monkeypatch.undo()
     with pytest.raises(RuntimeError), monkeypatch.context() as m:  # a run killed after writing config.json
         m.setattr(loop, "_run_fold", fail)
-        m.setattr(loop, "_discard", lambda *a: None)
+        m.setattr(runs, "discard", lambda *a: None)
         train(config, library, plugins=toy_plugins)
     assert (tmp_path / "runs" / "run" / "config.json").is_file()
     result = train(replace(config, seed=4), library, plugins=toy_plugins)  # no checkpoint there: not a run to resume
