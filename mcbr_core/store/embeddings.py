@@ -144,7 +144,8 @@ class EmbeddingStore:
         if not np.isfinite(vec).all():
             raise ValueError(f"item {item_id}: embedding is not finite")
         with self.transaction() as db:
-            dims = db.execute("SELECT DISTINCT dim FROM embeddings WHERE model_id=? LIMIT 2", (model_id,)).fetchall()
+            # one row tells the model's dimension (every row was checked so); DISTINCT scanned the whole table
+            dims = db.execute("SELECT dim FROM embeddings WHERE model_id=? LIMIT 1", (model_id,)).fetchall()
             if dims and dims[0][0] != vec.size:
                 raise IndexMismatchError(f"model {model_id}: store holds {dims[0][0]}-d vectors, got {vec.size}-d")
             db.execute(
