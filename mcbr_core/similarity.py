@@ -25,6 +25,7 @@ from mcbr_core.plugins import Plugins, get_plugins
 from mcbr_core.settings import IndexSettings
 from mcbr_core.store.embeddings import EmbeddingStore
 from mcbr_core.store.index import IndexBackend
+from mcbr_core.vectors import centroid, unit
 
 log = logging.getLogger(__name__)
 
@@ -275,11 +276,7 @@ class Neighbours:
     def query_vector(self, item_ids: Iterable[int]) -> np.ndarray | None:
         """Centroid ``(D,)`` of the items' unit-normalised embeddings, or ``None`` if none has one."""
         _, vecs = self.store.vectors(self.model_id, item_ids)
-        if len(vecs) == 0:
-            return None
-        if self.metric == "angular":
-            vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        return vecs.mean(axis=0)
+        return centroid(vecs, self.metric)
 
     def similar(
         self,
@@ -360,9 +357,6 @@ class Neighbours:
     def _unit_vectors(self, preload: Iterable[int]) -> Callable[[int], np.ndarray | None]:
         """A cached lookup of items' unit-normalised embeddings ``(D,)``, starting with ``preload``'s."""
         cache: dict[int, np.ndarray | None] = {}
-
-        def unit(vec: np.ndarray) -> np.ndarray:
-            return vec / max(float(np.linalg.norm(vec)), 1e-12)
 
         ids, vecs = self.store.vectors(self.model_id, preload)
         for item_id, vec in zip(ids.tolist(), vecs, strict=True):

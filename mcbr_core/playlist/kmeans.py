@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcbr_core.vectors import unit
+
 
 def _sq_distances(x: np.ndarray, centres: np.ndarray, xx: np.ndarray | None = None) -> np.ndarray:
     """Squared distances ``(N, k)`` of points ``(N, D)`` to centres ``(k, D)``.
@@ -19,8 +21,7 @@ def _sq_distances(x: np.ndarray, centres: np.ndarray, xx: np.ndarray | None = No
     return np.maximum(d, 0.0)
 
 
-def _normalise(c: np.ndarray) -> np.ndarray:
-    return c / np.maximum(np.linalg.norm(c, axis=-1, keepdims=True), 1e-12)
+
 
 
 def _plus_plus(x: np.ndarray, k: int, rng: np.random.Generator, xx: np.ndarray) -> np.ndarray:
@@ -126,7 +127,7 @@ def kmeans(
             sums = onehot @ x  # (k, D)
             moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
             if spherical:
-                moved = _normalise(moved)
+                moved = unit(moved)
             shift = float(((moved - centres) ** 2).sum())
             centres = moved.astype(np.float32)
             if shift <= threshold:

@@ -21,6 +21,7 @@ import numpy as np
 
 from mcbr_core.errors import ConfigError
 from mcbr_core.playlist.base import Track
+from mcbr_core.vectors import centroid, unit
 
 METRICS = ("angular", "euclidean", "dot")
 
@@ -41,9 +42,7 @@ class NearestIndex(Protocol):
 def prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     """Vectors ``(N, D)`` ready for Euclidean distances: unit-normalised unless ``metric`` is euclidean."""
     vecs = np.asarray(vectors, dtype=np.float64)
-    if metric == "euclidean":
-        return vecs
-    return vecs / np.maximum(np.linalg.norm(vecs, axis=-1, keepdims=True), 1e-12)
+    return vecs if metric == "euclidean" else unit(vecs)
 
 
 def distances(vectors: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -164,10 +163,7 @@ class Space:
     def centroid(self, ids: Iterable[int]) -> np.ndarray | None:
         """Mean ``(D,)`` of the items' prepared vectors (on the unit sphere unless euclidean), or ``None``."""
         _, vecs = self.vectors(ids)
-        if len(vecs) == 0:
-            return None
-        mean = vecs.mean(axis=0)
-        return mean if self.metric == "euclidean" else prepare(mean, self.metric)
+        return centroid(vecs, "euclidean" if self.metric == "euclidean" else "angular")
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
         """The library's mean ``(D,)`` and standard deviation ``(D,)`` per dimension (floored at 1e-9)."""

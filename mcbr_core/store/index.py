@@ -250,13 +250,9 @@ def distances(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray
     ``angular`` is ``sqrt(2 - 2 cos)``, ``euclidean`` the L2 distance, ``dot`` the
     negated inner product.
     """
-    if metric == "angular":
-        v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        q = query / max(float(np.linalg.norm(query)), 1e-12)
-        return np.sqrt(np.maximum(2.0 - 2.0 * (v @ q), 0.0)).astype(np.float32)
-    if metric == "euclidean":
-        return np.linalg.norm(vectors - query, axis=1).astype(np.float32)
-    return (-(vectors @ query)).astype(np.float32)
+    from mcbr_core.vectors import distances as measure
+
+    return measure(vectors, query, metric).astype(np.float32)
 
 
 def annoy_backend(*, path: Path, dim: int, metric: str, model_id: str, options: dict[str, Any]) -> AnnoyIndexBackend:
