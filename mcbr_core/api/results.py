@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from mcbr_core.api import ApiError
+from mcbr_core.vectors import unit
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -107,8 +108,9 @@ def audiomuse_distance(distance: float, metric: str) -> float:
 def step_distances(vectors: np.ndarray, metric: str) -> np.ndarray:
     """Distances ``(N - 1,)`` between consecutive rows of ``vectors`` ``(N, D)``, in ``metric``.
 
-    ``angular`` is ``sqrt(2 - 2 cos)`` of the unit-normalised rows, ``euclidean`` the
-    L2 distance, ``dot`` the negated inner product (as the index reports them).
+    The conventions of ``mcbr_core.vectors.distances`` (Annoy's), pair by pair:
+    ``angular`` is ``sqrt(2 - 2 cos)``, ``euclidean`` the L2 distance, ``dot`` the
+    negated inner product.
     """
     v = np.asarray(vectors, dtype=np.float64)
     if len(v) < 2:
@@ -118,9 +120,7 @@ def step_distances(vectors: np.ndarray, metric: str) -> np.ndarray:
         return np.linalg.norm(b - a, axis=1)
     if metric == "dot":
         return -(a * b).sum(axis=1)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.sqrt(np.maximum(2.0 - 2.0 * (a * b).sum(axis=1), 0.0))
+    return np.sqrt(np.maximum(2.0 - 2.0 * (unit(a) * unit(b)).sum(axis=1), 0.0))
 
 
 def relative_path(path: str, directory: str) -> str | None:
