@@ -84,7 +84,7 @@ def _summary(result: Any) -> dict[str, Any]:
 
 
 def ship(spec: dict[str, Any], data: Path, out: Path, runs: Path, workers: int) -> dict[str, Any]:
-    from mcbr_core.cli import evaluate_model
+    from mcbr_core.training.evaluate import evaluate_model
     from mcbr_core.models.checkpoint import load_model, save_model
     from mcbr_core.training.datasets.builtin import load_dataset
     from mcbr_core.training.loop import TrainConfig, cross_validate, train

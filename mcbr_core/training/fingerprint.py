@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["METHOD", "PREFIX_BYTES", "clip_hash", "fingerprint", "overlap"]
+__all__ = ["METHOD", "PREFIX_BYTES", "clip_hash", "clip_hash_or_none", "fingerprint", "overlap"]
 
 #: What ``training.fingerprint.method`` names; a card with another method is not compared.
 METHOD = "sha1[:16] of the first 64 KiB after leading tags"
@@ -64,6 +64,14 @@ def clip_hash(path: str | Path) -> str:
     with Path(path).open("rb") as fh:
         fh.seek(_audio_offset(fh))
         return hashlib.sha1(fh.read(PREFIX_BYTES), usedforsecurity=False).hexdigest()[:16]
+
+
+def clip_hash_or_none(path: str | Path) -> str | None:
+    """:func:`clip_hash`, or ``None`` for a file that cannot be read."""
+    try:
+        return clip_hash(path)
+    except OSError:
+        return None
 
 
 def fingerprint(hashes: Iterable[str]) -> dict[str, Any]:
