@@ -5,18 +5,26 @@ because embeddings are keyed by the library's item ids: two libraries writing on
 store overwrite each other's rows. A store records its owner; an older store that
 several libraries may have shared (one per config folder) is taken over only when
 its rows unambiguously belong to one library.
+
+A catalogue (``mcbr analyze``: files analysed outside beets, keyed by path) is
+never a library's store; a library adopts its rows by path (``adopt_by_path``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcbr_core.errors import ConfigError
 from mcbr_core.store.embeddings import EmbeddingStore
+from mcbr_core.store.mtime import same_mtime
+
+if TYPE_CHECKING:
+    from mcbr_core.analysis import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +43,18 @@ def check_owner(store: EmbeddingStore, library: str) -> None:
     Raises
     ------
     ConfigError
-        If the store belongs to another library that still exists.
+        If the store belongs to another library that still exists, or is a catalogue.
     """
+    from mcbr_core.store.catalogue import OWNER_PREFIX
+
     owner = store.owner()
     if owner == library:
         return
+    if owner is not None and owner.startswith(OWNER_PREFIX):
+        raise ConfigError(
+            f"{store.path} is a catalogue written by `mcbr analyze`, not a library's store; "
+            f"adopt its rows with `beet mcbr --adopt {store.path}`"
+        )
     if owner is not None and owner != ":memory:" and os.path.exists(owner):
         raise ConfigError(
             f"the store {store.path} belongs to the library {owner}, not {library}; "
@@ -93,3 +108,63 @@ def adopt(legacy: Path, store: EmbeddingStore, items: Mapping[int, bytes], libra
         old.claim(library)
     log.info("took over %d embeddings of %d items from %s", copied, len(matched), legacy)
     return Adoption(copied)
+
+
+def adopt_by_path(
+    catalogue: str | Path,
+    files: Mapping[Hashable, tuple[bytes, float | None]],
+    *,
+    model_id: str,
+    feature_version: str,
+) -> dict[Hashable, Analysis]:
+    """The catalogue's analyses of these files, where a file is unchanged since its analysis.
+
+    A catalogue row is adopted when it records the same path (byte for byte),
+    the same mtime (``same_mtime``), and the configured model and feature version.
+    The host records each adopted ``Analysis`` exactly as a fresh one (store row
+    under its own id and path, tags from its scores and embedding): adoption
+    replaces the analysis, not the writes.
+
+    Parameters
+    ----------
+    catalogue
+        The catalogue file (``mcbr analyze ... -o FILE``).
+    files
+        Key (a beets item id) -> ``(path, mtime)`` of the file now; mtime ``None``
+        for a file that is not there.
+    model_id, feature_version
+        What the host's analysis would use.
+
+    Returns
+    -------
+    dict
+        Key -> ``Analysis`` for the adopted files; the others need analysing.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not a catalogue.
+    """
+    from mcbr_core.analysis import Analysis
+    from mcbr_core.store.catalogue import Catalogue
+
+    with Catalogue(catalogue) as cat:
+        entries = cat.lookup((path for path, _ in files.values()), model_id)
+    adopted: dict[Hashable, Analysis] = {}
+    for key, (path, mtime) in files.items():
+        e = entries.get(path)
+        if e is None or e.feature_version != feature_version or not same_mtime(e.mtime, mtime):
+            continue
+        adopted[key] = Analysis(
+            path=os.fsdecode(path),
+            model_id=e.model_id,
+            feature_version=e.feature_version,
+            duration=e.duration,
+            analysed=e.analysed,
+            scores=e.scores,
+            embedding=e.embedding,
+            timings={},
+            coverage=e.coverage,
+        )
+    log.debug("adopted %d of %d files from the catalogue %s", len(adopted), len(files), catalogue)
+    return adopted
