@@ -49,6 +49,17 @@ def register_model_backends(register: Register) -> None:
 
 
 @hookspec
+def register_architectures(register: Register) -> None:
+    """Register network architectures for training and the ``trained`` backend: ``register(name, factory)``.
+
+    ``factory(config: dict)`` returns a ``torch.nn.Module`` whose ``forward(x)`` maps
+    features ``(B, C, F, T)`` to logits ``(B, n_classes)`` and whose ``embed(x)`` gives
+    ``(B, D)``. A factory may also offer ``factory.defaults() -> dict``, the config
+    fields it takes (see ``mcbr_core.models.registry.Architecture``).
+    """
+
+
+@hookspec
 def register_index_backends(register: Register) -> None:
     """Register nearest-neighbour index backends: ``register(name, factory)``.
 

@@ -5,9 +5,9 @@ A trained model file is a ``.safetensors`` state dict with a model card (see
 
 ``architecture.family``
     ``"dense-head"``: a linear or one-hidden-layer head on a feature vector
-    (:class:`DenseHead`; the linear probe and the statistics baseline), or any name
-    of ``mcbr_core.models.registry`` (the papers' CNNs), or a name given to
-    :func:`register_architecture`.
+    (:class:`DenseHead`; the linear probe and the statistics baseline), or any other
+    name registered through the ``register_architectures`` hook (the papers' CNNs of
+    ``mcbr_core.models.registry``, or a third-party plugin's).
 ``features.embedding_of``
     present for a probe or head: the pretrained model whose per-patch embedding the
     head reads. That model runs first, through its own backend (e.g. musicnn).
@@ -26,120 +26,79 @@ A trained model file is a ``.safetensors`` state dict with a model card (see
     audio-word codebook): its arrays are the file's ``features.state.*`` tensors and
     reach the extractor as ``options["state"]``.
 
-The backend outputs ``{head: probabilities}`` and the network's ``embed()``.
-
-This module also registers the ``mcbr-stats`` feature extractor: MFCC, chroma and
-spectral-contrast means and standard deviations, the input of the statistics
-baseline (it needs librosa, from the ``train`` extra).
+The backend outputs ``{head: probabilities}`` and the network's ``embed()``. This
+module also registers the ``dense-head`` architecture.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mcbr_core.backends.base import Inference
-from mcbr_core.errors import ConfigError, ModelError
+from mcbr_core.errors import ConfigError, ModelError, PluginError
 from mcbr_core.hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from mcbr_core.plugins import Plugins
+
 __all__ = [
     "DENSE_HEAD",
-    "StatsConfig",
-    "StatsExtractor",
     "TrainedBackend",
     "architecture_defaults",
     "architecture_names",
     "build_architecture",
-    "register_architecture",
-    "unregister_architecture",
 ]
 
 DENSE_HEAD = "dense-head"
 STATE_PREFIX = "features.state."  # model-file tensors holding the extractor's learned state
-_EXTRA: dict[str, Callable[[dict[str, Any]], Any]] = {}
 
 
-def register_architecture(name: str, builder: Callable[[dict[str, Any]], nn.Module]) -> None:
-    """Make ``builder(config) -> nn.Module`` available as architecture ``name``.
+def _architectures(plugins: Plugins | None) -> Any:
+    from mcbr_core.plugins import get_plugins
 
-    For architectures outside ``mcbr_core.models.registry`` (tests, experiments). The
-    module must have ``forward(x (B, C, F, T)) -> logits`` and ``embed(x) -> (B, D)``.
-
-    Raises
-    ------
-    ConfigError
-        If the name is taken.
-    """
-    if name in _EXTRA or name == DENSE_HEAD:
-        raise ConfigError(f"architecture {name!r} is registered twice")
-    _EXTRA[name] = builder
+    return (plugins or get_plugins()).registry("architecture")
 
 
-def unregister_architecture(name: str) -> None:
-    """Forget an architecture added with :func:`register_architecture`."""
-    _EXTRA.pop(name, None)
+def architecture_names(*, plugins: Plugins | None = None) -> list[str]:
+    """Every architecture name :func:`build_architecture` knows, in registration order."""
+    return _architectures(plugins).names()
 
 
-def _registry() -> Any:
-    try:
-        from mcbr_core.models import registry
-    except ImportError as exc:
-        raise ModelError(f"the papers' architectures are not available ({exc})") from None
-    return registry
-
-
-def architecture_names() -> list[str]:
-    """Every architecture name :func:`build_architecture` knows."""
-    names = [DENSE_HEAD, *_EXTRA]
-    try:
-        names += [n for n in _registry().ARCHITECTURES if n not in names]
-    except ModelError:
-        pass
-    return names
-
-
-def architecture_defaults(family: str) -> dict[str, Any]:
-    """The default config of a registry architecture (its fields); ``{}`` when not known.
+def architecture_defaults(family: str, *, plugins: Plugins | None = None) -> dict[str, Any]:
+    """The config fields (and defaults) an architecture takes; ``{}`` when it does not say.
 
     The training loop passes a derived field (``n_bins``, ``n_frames``, ...) only
     where the architecture's config has it.
     """
-    if family == DENSE_HEAD or family in _EXTRA:
-        return {}
     try:
-        registry = _registry()
-        import dataclasses
-
-        return dataclasses.asdict(registry.config_from_dict(family, {}))
-    except (ModelError, ConfigError, TypeError, ValueError, AttributeError):
+        defaults = getattr(_architectures(plugins).get(family), "defaults", None)
+        return dict(defaults()) if defaults is not None else {}
+    except (PluginError, ConfigError, TypeError, ValueError):
         return {}
 
 
-def build_architecture(family: str, config: dict[str, Any]) -> nn.Module:
-    """Build a network from its architecture name and config dict.
+def build_architecture(family: str, config: dict[str, Any], *, plugins: Plugins | None = None) -> nn.Module:
+    """Build a network from its registered architecture name and config dict.
 
     Raises
     ------
     ModelError
         If the name is unknown or the config does not fit it.
     """
+    registry = _architectures(plugins)
     try:
-        if family == DENSE_HEAD:
-            return DenseHead(DenseHeadConfig(**config))
-        if family in _EXTRA:
-            return _EXTRA[family](dict(config))
-        registry = _registry()
-        if family not in registry.ARCHITECTURES:
-            raise ModelError(f"unknown architecture {family!r} (known: {', '.join(architecture_names())})")
-        return registry.build_model(family, dict(config))
+        factory = registry.get(family)
+    except PluginError:
+        raise ModelError(f"unknown architecture {family!r} (known: {', '.join(registry.names())})") from None
+    try:
+        return factory(dict(config))
     except (TypeError, ValueError, ConfigError) as exc:
         raise ModelError(f"architecture {family}: {exc}") from None
 
@@ -210,91 +169,9 @@ def DenseHead(config: DenseHeadConfig) -> nn.Module:  # noqa: N802 - a class fac
     return _dense_head_class()(config)
 
 
-# -- the statistics baseline's features ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatsConfig:
-    """MFCC / chroma / spectral-contrast statistics (the linear baseline's input).
-
-    Attributes
-    ----------
-    sr, n_fft, hop_length
-        One STFT (periodic Hann) from which everything is derived.
-    n_mels, n_mfcc
-        Mel bands under the MFCCs, and MFCCs kept.
-    n_bands
-        Spectral-contrast bands (``n_bands + 1`` rows).
-    version
-        Bumped whenever the output changes.
-    """
-
-    sr: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
-    n_mfcc: int = 20
-    n_bands: int = 6
-    version: str = "1"
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name != "version" and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"mcbr-stats: {f.name} must be a positive integer, got {value!r}")
-
-    @property
-    def n_rows(self) -> int:
-        """Rows of the output: mean and std of MFCC + 12 chroma + contrast bands."""
-        return 2 * (self.n_mfcc + 12 + self.n_bands + 1)
-
-
-class StatsExtractor:
-    """Clip-level statistics: ``(1, 2 * (n_mfcc + 12 + n_bands + 1), 1)``.
-
-    The STFT is computed once; mel -> MFCC, chroma and spectral contrast derive from
-    it, the rows are stacked (equal frame counts asserted) and summarised by their
-    mean and standard deviation over time.
-    """
-
-    name = "mcbr-stats"
-
-    def __init__(self, config: StatsConfig | None = None) -> None:
-        self.config = config or StatsConfig()
-        self.version = self.config.version
-        self.sample_rate = self.config.sr
-        # one "frame" per clip; a nominal rate for patch arithmetic
-        self.frames_per_second = 1.0
-
-    def __call__(self, y: np.ndarray) -> np.ndarray:
-        """Statistics of a clip ``[shape=(n_samples,)]`` -> ``[shape=(1, n_rows, 1)]`` float32."""
-        import librosa
-
-        c = self.config
-        y = np.asarray(y, dtype=np.float32)
-        if y.ndim != 1:
-            raise ValueError(f"mcbr-stats: expected mono audio (n_samples,), got {y.shape}")
-        if len(y) < c.n_fft:
-            y = np.pad(y, (0, c.n_fft - len(y)))
-        mag = np.abs(librosa.stft(y, n_fft=c.n_fft, hop_length=c.hop_length))  # (1 + n_fft // 2, T)
-        power = mag.astype(np.float64) ** 2  # cast before squaring: NumPy 2 keeps float32
-        mel = librosa.feature.melspectrogram(S=power, sr=c.sr, n_mels=c.n_mels)  # (n_mels, T)
-        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=c.n_mfcc)  # (n_mfcc, T)
-        chroma = librosa.feature.chroma_stft(S=power, sr=c.sr, tuning=0.0)  # (12, T)
-        contrast = librosa.feature.spectral_contrast(S=mag, sr=c.sr, n_bands=c.n_bands)  # (n_bands + 1, T)
-        assert mfcc.shape[1] == chroma.shape[1] == contrast.shape[1], "frame counts differ"
-        rows = np.concatenate([mfcc, chroma, contrast])  # (R, T)
-        stats = np.concatenate([rows.mean(axis=1), rows.std(axis=1)])  # (2R,)
-        return stats.astype(np.float32)[None, :, None]  # (1, 2R, 1)
-
-
-def stats_extractor(options: dict[str, Any]) -> StatsExtractor:
-    """Factory registered as ``mcbr-stats``."""
-    known = {f.name for f in fields(StatsConfig)}
-    unknown = set(options) - known
-    if unknown:
-        raise ConfigError(f"mcbr-stats: unknown feature options {sorted(unknown)}")
-    return StatsExtractor(StatsConfig(**options))
+def dense_head(config: dict[str, Any]) -> nn.Module:
+    """Factory registered as the ``dense-head`` architecture."""
+    return DenseHead(DenseHeadConfig(**config))
 
 
 # -- the backend -----------------------------------------------------------------------
@@ -422,6 +299,6 @@ def register_model_backends(register: Register) -> None:
 
 
 @hookimpl
-def register_feature_extractors(register: Register) -> None:
-    """Register the statistics baseline's extractor."""
-    register("mcbr-stats", stats_extractor)
+def register_architectures(register: Register) -> None:
+    """Register the dense head of probes, heads and the statistics baseline."""
+    register(DENSE_HEAD, dense_head)

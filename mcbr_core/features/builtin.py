@@ -32,6 +32,11 @@ def won_mel(options: dict[str, Any]):  # noqa: ANN201 - returns WonMel
     return _build("won-mel", "mcbr_core.features.won_mel", "WonMel", "WonMelConfig", options)
 
 
+def mcbr_stats(options: dict[str, Any]):  # noqa: ANN201 - returns StatsExtractor
+    """Build the statistics baseline's extractor (MFCC/chroma/contrast statistics) from a feature config dict."""
+    return _build("mcbr-stats", "mcbr_core.features.stats", "StatsExtractor", "StatsConfig", options)
+
+
 def _build(name: str, module: str, extractor: str, config: str, options: dict[str, Any], **fixed: Any):  # noqa: ANN202
     from mcbr_core.features.normalise import config_from_options
 
@@ -101,3 +106,4 @@ def register_feature_extractors(register: Register) -> None:
     for kind in ("stft", "stft_half", "mel", "cqt", "mfcc", "chroma"):
         register(*_whitell(kind))
     register("zhang-audiowords", zhang_audiowords)
+    register("mcbr-stats", mcbr_stats)

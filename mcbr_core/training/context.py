@@ -21,7 +21,7 @@ from mcbr_core.training.cache import EmbeddingSource, ExtractorSource, FeatureCa
 from mcbr_core.training.checks import check_clips
 from mcbr_core.training.config import TrainConfig
 from mcbr_core.training.datasets.base import Clip, Dataset, TaskInfo
-from mcbr_core.training.fingerprint import clip_hash
+from mcbr_core.training.fingerprint import clip_hash_or_none
 from mcbr_core.training.plans import encode_targets
 from mcbr_core.training.runs import MetricsLog
 from mcbr_core.training.seeds import seed_everything
@@ -136,14 +136,6 @@ def _needs_fitting(extractor: object) -> bool:
     )
 
 
-def _clip_hash(path: Path) -> str | None:
-    try:
-        return clip_hash(path)
-    except OSError as exc:
-        log.debug("%s: no fingerprint (%s)", path, exc)
-        return None
-
-
 def _patch_frames(config: TrainConfig, fps: float, plugins: Plugins | None) -> int:
     """Crop / patch length: ``patch_seconds``, else the architecture's own ``n_frames``, else 30 s."""
     if config.patch_seconds:
@@ -152,7 +144,7 @@ def _patch_frames(config: TrainConfig, fps: float, plugins: Plugins | None) -> i
         return int(config.arch_options["n_frames"])
     from mcbr_core.backends.trained import architecture_defaults
 
-    default = architecture_defaults(config.architecture).get("n_frames")
+    default = architecture_defaults(config.architecture, plugins=plugins).get("n_frames")
     return int(default) if default else max(1, round(30.0 * fps))
 
 
@@ -212,5 +204,5 @@ def prepare(config: TrainConfig, dataset: Dataset, task: str, run_dir: Path, *, 
         skipped=skipped,
         plugins=plugins,
         fitted=isinstance(source, FramesSource),
-        hashes=[_clip_hash(c.path) for c in ok],
+        hashes=[clip_hash_or_none(c.path) for c in ok],
     )

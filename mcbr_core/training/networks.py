@@ -35,7 +35,7 @@ def model_config(ctx: RunContext) -> dict[str, Any]:
         if ctx.fitted:  # the lookup table follows the codebook
             ext = ctx.source.extractor.config
             derived.update(n_words=ext.n_words, word_dim=ext.n_components)
-        known = architecture_defaults(c.architecture)
+        known = architecture_defaults(c.architecture, plugins=ctx.plugins)
         if known:  # the architecture's config takes only its own fields
             derived = {k: v for k, v in derived.items() if k in known}
         return {**c.arch_options, **derived}
@@ -52,4 +52,4 @@ def build_net(ctx: RunContext, fold: int) -> nn.Module:
     from mcbr_core.backends.trained import build_architecture
 
     torch.manual_seed(sub_seed(ctx.config.seed, "init", fold))
-    return build_architecture(ctx.config.family, model_config(ctx)).to(ctx.device)
+    return build_architecture(ctx.config.family, model_config(ctx), plugins=ctx.plugins).to(ctx.device)

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mcbr_core.backends.trained import register_architecture, unregister_architecture
 from mcbr_core.cli import main
 from mcbr_core.models.checkpoint import read_card
 from mcbr_core.plugins import Plugins, reset_plugins
-from tests.core.test_training import TINY, TinyCNN, write_library
+from tests.core.test_training import TINY, TinyArchitectures, write_library
 from tests.toymodel import ToyPlugin, make_toy_model
 
 CONTRACT = ("accuracy", "macro_f1", "precision_at_1", "precision_at_3", "confusion", "knn_label_precision_at_10",
@@ -24,11 +23,9 @@ CONTRACT = ("accuracy", "macro_f1", "precision_at_1", "precision_at_3", "confusi
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """A generated library dataset, the toy extractor (process-wide), and the tiny CNN."""
-    reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
-    register_architecture(TINY, TinyCNN)
+    reset_plugins(Plugins((ToyPlugin(), TinyArchitectures()), entry_points=False))
     root = tmp_path_factory.mktemp("cli")
     yield write_library(root / "data"), root
-    unregister_architecture(TINY)
     reset_plugins(None)
 
 

@@ -19,12 +19,13 @@ from mcbr_core.models.artist_embedding import (
 from mcbr_core.models.blocks import LRN, Conv2dSame, KMaxPool1d, MaxPool2dSame, count_parameters
 from mcbr_core.models.checkpoint import load_model, save_model
 from mcbr_core.models.registry import (
-    ARCHITECTURES,
     architecture_name,
     build_model,
+    builtin_architectures,
     config_dict,
     embedding_dim,
 )
+from mcbr_core.plugins import Plugins
 
 #: name -> (tiny config, input shape (C, F, T), embedding size)
 TINY = {
@@ -57,7 +58,9 @@ def tiny(name: str, **extra) -> torch.nn.Module:
 
 
 def test_every_architecture_has_a_tiny_case() -> None:
-    assert set(TINY) == set(ARCHITECTURES)
+    assert set(TINY) == {a.name for a in builtin_architectures()}
+    registered = Plugins(entry_points=False).registry("architecture").names()
+    assert set(registered) == {*TINY, "dense-head"}  # registered through the hook, like a third party's
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

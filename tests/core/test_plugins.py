@@ -35,6 +35,17 @@ def test_duplicate_names_are_an_error() -> None:
         Plugins((Dup(),), entry_points=False)
 
 
+def test_architectures_register_through_the_hook() -> None:
+    class Dup:
+        @hookimpl
+        def register_architectures(self, register):  # noqa: ANN001, ANN202
+            register("xing", object)
+
+    assert "xing" in Plugins(entry_points=False).registry("architecture").names()
+    with pytest.raises(PluginError, match="architecture 'xing' is registered twice"):
+        Plugins((Dup(),), entry_points=False)
+
+
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(PluginError, match="registered: annoy, exact"):
         Plugins(entry_points=False).registry("index backend").get("faiss")

@@ -21,14 +21,13 @@ import torch
 from torch import nn
 
 from mcbr_core.analysis import Analyzer
-from mcbr_core.backends.trained import register_architecture, unregister_architecture
 from mcbr_core.errors import ConfigError, DecodeError
+from mcbr_core.hookspecs import hookimpl
 from mcbr_core.models.checkpoint import load_model, read_card
 from mcbr_core.plugins import Plugins, reset_plugins
 from mcbr_core.settings import AnalysisSettings
-from mcbr_core.training import loop
+from mcbr_core.training import loop, runs
 from mcbr_core.training import metrics as M
-from mcbr_core.training import runs
 from mcbr_core.training.cache import ExtractorSource, FeatureCache
 from mcbr_core.training.datasets.base import Clip, TrainingDataError
 from mcbr_core.training.datasets.builtin import load_dataset
@@ -87,6 +86,15 @@ class TinyStack(nn.Module):
         return self.out(self.embed(x))
 
 
+class TinyArchitectures:
+    """The tiny networks, registered through the ``register_architectures`` hook like a third party's."""
+
+    @hookimpl
+    def register_architectures(self, register):  # noqa: ANN001, ANN201
+        register(TINY, TinyCNN)
+        register("tiny-stack", TinyStack)
+
+
 def write_library(folder: Path, *, seconds: float = 1.5) -> Path:
     """A library CSV: 3 genres x 4 artists x 2 tracks of tones; moods; a second genre on some tracks."""
     rows = []
@@ -108,13 +116,9 @@ def write_library(folder: Path, *, seconds: float = 1.5) -> Path:
 
 @pytest.fixture(scope="module")
 def toy_plugins():  # noqa: ANN201
-    plugins = Plugins((ToyPlugin(),), entry_points=False)
+    plugins = Plugins((ToyPlugin(), TinyArchitectures()), entry_points=False)
     reset_plugins(plugins)
-    register_architecture(TINY, TinyCNN)
-    register_architecture("tiny-stack", TinyStack)
     yield plugins
-    unregister_architecture("tiny-stack")
-    unregister_architecture(TINY)
     reset_plugins(None)
 
 
