@@ -1,13 +1,18 @@
-"""Analysis in worker processes: parallel, and isolated from the host.
+"""Work on files in worker processes: parallel, and isolated from the host.
 
-Each worker process owns one ``Analyzer`` (its own torch, its own weights). The
-host sends it one file at a time and waits with a deadline. A worker that
-crashes (a decoder segfault), hangs past ``timeout`` seconds, or grows past
-``memory_mb`` of resident memory is killed and replaced; only the file it was
-working on fails, with a one-line reason. The same pool makes analysis parallel:
-``workers`` processes with ``threads`` torch threads each.
+:class:`IsolatedPool` runs one task on many files. Each worker process builds the
+task once (its own decoders, its own torch and weights) and the host sends it one
+file at a time and waits with a deadline. A worker that crashes (a decoder
+segfault), hangs past ``timeout`` seconds, or grows past ``memory_mb`` of resident
+memory is killed and replaced; only the file it was working on fails, with a
+one-line reason. The same pool makes the work parallel: ``workers`` processes with
+``threads`` torch threads each.
 
-``workers=0`` analyses in the calling process (no isolation; for debugging and
+:class:`AnalysisPool` analyses files for the library (the task is an ``Analyzer``);
+the training feature cache computes features with the same pool
+(:meth:`mcbr_core.training.cache.FeatureCache.prepare`).
+
+``workers=0`` runs the task in the calling process (no isolation; for debugging and
 for hosts that cannot start processes).
 """
 
@@ -18,10 +23,11 @@ import multiprocessing as mp
 import os
 import time
 from collections import deque
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mcbr_core.errors import McbrError
 from mcbr_core.settings import AnalysisSettings, PoolSettings
@@ -34,6 +40,17 @@ _DEPTH = 2  # jobs queued per worker, so it keeps working while the host writes 
 
 class AnalysisFailed(McbrError):
     """A file could not be analysed (the message says why)."""
+
+
+class TaskSetup(Protocol):
+    """Builds a pool's task in each worker process: picklable, called once per process.
+
+    ``threads`` is the worker's share of the cores (``None``: the calling process,
+    whose threads are left alone). The task it returns maps a path to a result,
+    raising ``McbrError`` (or anything else) for a file that fails.
+    """
+
+    def __call__(self, threads: int | None) -> Callable[[str], Any]: ...
 
 
 def auto_workers(value: int | str) -> int:
@@ -53,15 +70,20 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
-def _worker_main(conn: Connection, settings: AnalysisSettings, base_dir: str | None, threads: int) -> None:
-    """Worker loop: receive a path, send back ``("ok", Analysis)`` or ``("error", message)``."""
+def _failure(exc: Exception) -> str:
+    """One line for a file the task raised on."""
+    if isinstance(exc, McbrError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"{type(exc).__name__}: {exc}"  # a bug or an unexpected library error: this file fails, the worker goes on
+
+
+def _worker_main(conn: Connection, setup: TaskSetup, threads: int) -> None:
+    """Worker loop: receive a path, send back ``("ok", result)`` or ``("error", message)``."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
-        from dataclasses import replace
-
-        from mcbr_core.analysis import Analyzer
-
-        analyzer = Analyzer(replace(settings, threads=threads), base_dir=Path(base_dir) if base_dir else None)
+        task = setup(threads)
     except Exception as exc:  # report set-up errors (bad model file) once, then stop
         conn.send(("fatal", f"{type(exc).__name__}: {exc}" if not isinstance(exc, McbrError) else str(exc)))
         return
@@ -69,7 +91,7 @@ def _worker_main(conn: Connection, settings: AnalysisSettings, base_dir: str | N
     # gets each failure as one clear line instead, so silence them here
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
-    conn.send(("ready", analyzer.model_id))
+    conn.send(("ready", None))
     while True:
         try:
             path = conn.recv()
@@ -78,25 +100,19 @@ def _worker_main(conn: Connection, settings: AnalysisSettings, base_dir: str | N
         if path is None:
             return
         try:
-            conn.send(("ok", analyzer.analyze(path)))
-        except McbrError as exc:
-            conn.send(("error", str(exc)))
-        except MemoryError:
-            conn.send(("error", "out of memory"))
-        except Exception as exc:  # a bug or an unexpected library error: this file fails, the worker goes on
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            conn.send(("ok", task(path)))
+        except Exception as exc:
+            conn.send(("error", _failure(exc)))
 
 
 class _Worker:
-    def __init__(self, ctx: Any, settings: AnalysisSettings, base_dir: Path | None, threads: int) -> None:
+    def __init__(self, ctx: Any, setup: TaskSetup, threads: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(
-            target=_worker_main, args=(child, settings, str(base_dir) if base_dir else None, threads), daemon=True
-        )
+        self.proc = ctx.Process(target=_worker_main, args=(child, setup, threads), daemon=True)
         self.proc.start()
         child.close()
         self.ready = False
-        self.jobs: deque[tuple[Hashable, str]] = deque()  # sent, in order; the head is being analysed
+        self.jobs: deque[tuple[Hashable, str]] = deque()  # sent, in order; the head is being worked on
         self.started = 0.0  # when the head job started
 
     def kill(self) -> None:
@@ -106,28 +122,33 @@ class _Worker:
         self.conn.close()
 
 
-class AnalysisPool:
-    """Analyse many files in isolated worker processes.
+class IsolatedPool:
+    """Run a task on many files in isolated worker processes.
 
     Parameters
     ----------
-    settings
-        Analysis settings (model, windows...).
+    setup
+        Builds the task in each worker (see :class:`TaskSetup`).
     pool
         Worker count and limits.
-    base_dir
-        Folder relative model paths start from.
+    threads
+        Torch threads per worker (0: the cores shared out evenly).
+    what
+        What the work is called in failure reasons (``"analysis"``: "analysis timed out ...").
     """
 
-    def __init__(self, settings: AnalysisSettings, pool: PoolSettings, *, base_dir: Path | None = None) -> None:
-        self.settings = settings
+    def __init__(
+        self, setup: TaskSetup, pool: PoolSettings, *, threads: int = 0, what: str = "analysis"
+    ) -> None:
+        self.setup = setup
         self.pool = pool
-        self.base_dir = base_dir
+        self.threads = threads
+        self.what = what
         self._ctx = mp.get_context("spawn")  # never fork a threaded host (beets' import pipeline)
         self._workers: list[_Worker] = []
-        self._local = None
+        self._local: Callable[[str], Any] | None = None
 
-    def __enter__(self) -> AnalysisPool:
+    def __enter__(self) -> IsolatedPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,12 +156,12 @@ class AnalysisPool:
 
     def _threads(self) -> int:
         """Torch threads per worker: as configured, or the cores shared out evenly."""
-        if self.settings.threads:
-            return self.settings.threads
+        if self.threads:
+            return self.threads
         return max(1, (os.cpu_count() or 1) // max(self.pool.workers, 1))
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self.settings, self.base_dir, self._threads())
+        return _Worker(self._ctx, self.setup, self._threads())
 
     def close(self) -> None:
         """Stop every worker."""
@@ -154,6 +175,132 @@ class AnalysisPool:
             w.kill()
         self._workers = []
 
+    def run(self, jobs: Iterable[tuple[Hashable, str | Path]]) -> Iterator[tuple[Hashable, Any]]:
+        """Run ``(key, path)`` jobs; yield ``(key, result)`` or ``(key, AnalysisFailed)`` as they finish.
+
+        Raises
+        ------
+        McbrError
+            If the workers cannot start at all (e.g. the model file is bad).
+        """
+        if self.pool.workers == 0:
+            yield from self._run_here(jobs)
+            return
+        todo = deque((key, str(path)) for key, path in jobs)
+        if not todo:
+            return
+        while len(self._workers) < min(self.pool.workers, len(todo)):
+            self._workers.append(self._spawn())
+        while todo or any(w.jobs for w in self._workers):
+            self._send(todo)
+            yield from self._receive()
+            yield from self._replace_failed(todo)
+
+    def _send(self, todo: deque[tuple[Hashable, str]]) -> None:
+        """Keep each ready worker's queue ``_DEPTH`` jobs deep."""
+        now = time.monotonic()
+        for w in self._workers:
+            while w.ready and len(w.jobs) < _DEPTH and todo:
+                if not w.jobs:
+                    w.started = now
+                w.jobs.append(todo.popleft())
+                w.conn.send(w.jobs[-1][1])
+
+    def _receive(self) -> Iterator[tuple[Hashable, Any]]:
+        """Wait up to ``_POLL`` seconds; yield the results that came back."""
+        busy = {w.conn: w for w in self._workers}
+        for conn in wait(list(busy) + [w.proc.sentinel for w in self._workers], timeout=_POLL):
+            w = busy.get(conn)  # type: ignore[arg-type]
+            if w is None:
+                continue  # a sentinel: handled by the liveness check
+            try:
+                kind, payload = w.conn.recv()
+            except (EOFError, OSError):
+                continue
+            if kind == "ready":
+                w.ready = True
+            elif kind == "fatal":
+                self.close()
+                raise McbrError(f"{self.what} workers cannot start: {payload}")
+            elif w.jobs:
+                key, _ = w.jobs.popleft()
+                w.started = time.monotonic()  # the next queued job starts now
+                yield key, payload if kind == "ok" else AnalysisFailed(payload)
+
+    def _fault(self, w: _Worker, now: float) -> str | None:
+        """Why a worker must go (it died, or its file is over the memory or time limit); ``None``: it is fine."""
+        if not w.proc.is_alive():
+            code = w.proc.exitcode
+            if code and code < 0:
+                return f"the {self.what} worker crashed (signal {-code})"
+            return f"the {self.what} worker exited ({code})"
+        if w.jobs and self.pool.memory_mb and _rss_mb(w.proc.pid) > self.pool.memory_mb:
+            return f"{self.what} exceeded the memory ceiling of {self.pool.memory_mb} MB"
+        if w.jobs and now - w.started > self.pool.timeout:
+            return f"{self.what} timed out after {self.pool.timeout:g} s"
+        return None
+
+    def _replace_failed(self, todo: deque[tuple[Hashable, str]]) -> Iterator[tuple[Hashable, Any]]:
+        """Kill and replace a faulty worker; its file fails, the files queued behind it go back in line."""
+        now = time.monotonic()
+        for i, w in enumerate(self._workers):
+            reason = self._fault(w, now)
+            if reason is None:
+                continue
+            jobs = list(w.jobs)
+            w.kill()
+            self._workers[i] = self._spawn()
+            if jobs:
+                todo.extendleft(reversed(jobs[1:]))  # queued behind the culprit: try them again
+                yield jobs[0][0], AnalysisFailed(reason)
+            elif not w.ready:
+                self.close()
+                raise McbrError(f"{self.what} workers cannot start: {reason}")
+
+    def _run_here(self, jobs: Iterable[tuple[Hashable, str | Path]]) -> Iterator[tuple[Hashable, Any]]:
+        if self._local is None:
+            self._local = self.setup(None)
+        for key, path in jobs:
+            try:
+                yield key, self._local(str(path))
+            except Exception as exc:  # no isolation here, but one bad file must not end the run
+                yield key, AnalysisFailed(_failure(exc))
+
+
+@dataclass(frozen=True)
+class _AnalyzerSetup:
+    """Builds an ``Analyzer`` in a worker; its task is ``Analyzer.analyze``."""
+
+    settings: AnalysisSettings
+    base_dir: Path | None
+
+    def __call__(self, threads: int | None) -> Callable[[str], Any]:
+        from mcbr_core.analysis import Analyzer
+
+        settings = self.settings if threads is None else replace(self.settings, threads=threads)
+        return Analyzer(settings, base_dir=self.base_dir).analyze
+
+
+class AnalysisPool(IsolatedPool):
+    """Analyse many files in isolated worker processes.
+
+    Parameters
+    ----------
+    settings
+        Analysis settings (model, windows...).
+    pool
+        Worker count and limits.
+    base_dir
+        Folder relative model paths start from.
+    """
+
+    def __init__(
+        self, settings: AnalysisSettings, pool: PoolSettings, *, base_dir: Path | None = None
+    ) -> None:
+        super().__init__(_AnalyzerSetup(settings, base_dir), pool, threads=settings.threads, what="analysis")
+        self.settings = settings
+        self.base_dir = base_dir
+
     def analyze(self, jobs: Iterable[tuple[Hashable, str | Path]]) -> Iterator[tuple[Hashable, Any]]:
         """Analyse ``(key, path)`` jobs; yield ``(key, Analysis)`` or ``(key, AnalysisFailed)`` as they finish.
 
@@ -162,73 +309,4 @@ class AnalysisPool:
         McbrError
             If the workers cannot start at all (e.g. the model file is bad).
         """
-        if self.pool.workers == 0:
-            yield from self._analyze_here(jobs)
-            return
-        todo = deque((key, str(path)) for key, path in jobs)
-        if not todo:
-            return
-        while len(self._workers) < min(self.pool.workers, len(todo)):
-            self._workers.append(self._spawn())
-        while todo or any(w.jobs for w in self._workers):
-            now = time.monotonic()
-            for w in self._workers:
-                while w.ready and len(w.jobs) < _DEPTH and todo:
-                    if not w.jobs:
-                        w.started = now
-                    w.jobs.append(todo.popleft())
-                    w.conn.send(w.jobs[-1][1])
-            busy = {w.conn: w for w in self._workers}
-            for conn in wait(list(busy) + [w.proc.sentinel for w in self._workers], timeout=_POLL):
-                w = busy.get(conn)  # type: ignore[arg-type]
-                if w is None:
-                    continue  # a sentinel: handled by the liveness check below
-                try:
-                    kind, payload = w.conn.recv()
-                except (EOFError, OSError):
-                    continue
-                if kind == "ready":
-                    w.ready = True
-                elif kind == "fatal":
-                    self.close()
-                    raise McbrError(f"analysis workers cannot start: {payload}")
-                elif w.jobs:
-                    key, _ = w.jobs.popleft()
-                    w.started = time.monotonic()  # the next queued job starts now
-                    yield key, payload if kind == "ok" else AnalysisFailed(payload)
-            now = time.monotonic()
-            for i, w in enumerate(self._workers):
-                reason = None
-                if not w.proc.is_alive():
-                    code = w.proc.exitcode
-                    reason = f"the analysis worker crashed (signal {-code})" if code and code < 0 else (
-                        f"the analysis worker exited ({code})"
-                    )
-                elif w.jobs and self.pool.memory_mb and _rss_mb(w.proc.pid) > self.pool.memory_mb:
-                    reason = f"analysis exceeded the memory ceiling of {self.pool.memory_mb} MB"
-                elif w.jobs and now - w.started > self.pool.timeout:
-                    reason = f"analysis timed out after {self.pool.timeout:g} s"
-                if reason is None:
-                    continue
-                jobs = list(w.jobs)
-                w.kill()
-                self._workers[i] = self._spawn()
-                if jobs:
-                    todo.extendleft(reversed(jobs[1:]))  # queued behind the culprit: try them again
-                    yield jobs[0][0], AnalysisFailed(reason)
-                elif not w.ready:
-                    self.close()
-                    raise McbrError(f"analysis workers cannot start: {reason}")
-
-    def _analyze_here(self, jobs: Iterable[tuple[Hashable, str | Path]]) -> Iterator[tuple[Hashable, Any]]:
-        if self._local is None:
-            from mcbr_core.analysis import Analyzer
-
-            self._local = Analyzer(self.settings, base_dir=self.base_dir)
-        for key, path in jobs:
-            try:
-                yield key, self._local.analyze(path)
-            except McbrError as exc:
-                yield key, AnalysisFailed(str(exc))
-            except Exception as exc:  # no isolation here, but one bad file must not end the run
-                yield key, AnalysisFailed(f"{type(exc).__name__}: {exc}")
+        return self.run(jobs)

@@ -13,6 +13,11 @@ changed extractor never meets stale features. Writes go to a temporary file that
 renamed into place, so parallel runs may share a cache. ``CACHE`` is ``$MCBR_CACHE``,
 else ``~/.cache/mcbr``.
 
+With ``workers >= 1`` the features are computed in the isolated worker pool of
+:mod:`mcbr_core.workers`: a decoder that crashes, hangs past
+:data:`FEATURE_LIMITS`' timeout or grows past its memory ceiling costs that clip
+only (it is skipped, with the reason), never the training run.
+
 Sources
 -------
 :class:`ExtractorSource`
@@ -33,19 +38,25 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from mcbr_core.errors import DecodeError, McbrError
+from mcbr_core.settings import PoolSettings
 from mcbr_core.training.datasets.base import Clip
+from mcbr_core.workers import AnalysisFailed, IsolatedPool
 
 log = logging.getLogger(__name__)
 
+#: One clip's feature computation in a worker process: past these limits the clip fails alone.
+FEATURE_LIMITS = PoolSettings(workers=1, timeout=600.0, memory_mb=4096)
+
 __all__ = [
+    "FEATURE_LIMITS",
     "EmbeddingSource",
     "ExtractorSource",
     "FeatureCache",
@@ -131,8 +142,8 @@ class ExtractorSource:
         self._decoders: list[Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # worker processes rebuild the extractor from the process-wide plugins
-        return {**self.__dict__, "_plugins": None, "_extractor": None, "_decoders": None}
+        # a worker process rebuilds the extractor and decoders from the same plugins (which pickle as their recipe)
+        return {**self.__dict__, "_extractor": None, "_decoders": None}
 
     def _registry(self, kind: str) -> Any:
         from mcbr_core.plugins import get_plugins
@@ -224,6 +235,10 @@ class EmbeddingSource:
         self._windows = (max_patches, window_patches)
         self._analyzer: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # a worker process loads the model itself
+        return {**self.__dict__, "_analyzer": None}
+
     @property
     def analyzer(self) -> Any:
         """The analyzer of the pretrained model (loaded on first use)."""
@@ -270,12 +285,22 @@ def _safe(text: str, limit: int = 60) -> str:
     return _SAFE.sub("_", text)[:limit] or "x"
 
 
-def _compute(source: FeatureSource, path: Path) -> np.ndarray | str:
-    """Worker body: the features, or the reason they could not be computed."""
+def _compute(source: FeatureSource, path: str | Path) -> np.ndarray | str:
+    """The features, or the reason they could not be computed."""
     try:
-        return source.compute(path)
+        return source.compute(Path(path))
     except (McbrError, ValueError, OSError) as exc:
         return str(exc) or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class _ComputeSetup:
+    """Builds a feature worker's task: :func:`_compute` with the source (see ``mcbr_core.workers.TaskSetup``)."""
+
+    source: FeatureSource
+
+    def __call__(self, threads: int | None) -> Callable[[str], np.ndarray | str]:
+        return lambda path: _compute(self.source, path)
 
 
 class FeatureCache:
@@ -348,7 +373,7 @@ class FeatureCache:
                 return np.load(path, mmap_mode="r")
             except (ValueError, OSError):
                 log.warning("%s: unreadable cache entry, recomputing", path)
-        result = _compute(self.source, Path(clip.path))
+        result = _compute(self.source, clip.path)
         if isinstance(result, str):
             self._fail(clip, result)
             raise DecodeError(result)
@@ -373,8 +398,9 @@ class FeatureCache:
         clips
             The clips.
         workers
-            Processes computing features in parallel (0: in this process). Sources
-            that run torch models always compute in this process.
+            Isolated worker processes computing features (0: in this process). A clip
+            whose decoder crashes, hangs or runs away with memory fails alone (see
+            :data:`FEATURE_LIMITS`).
         retry_failed
             Try again clips that failed before (their reasons are cached).
         progress
@@ -400,27 +426,32 @@ class FeatureCache:
             todo.append(clip)
         if todo:
             log.info("computing %s features of %d clip(s) into %s", self.source.name, len(todo), self.dir)
-        parallel = workers > 1 and isinstance(self.source, ExtractorSource) and len(todo) > 1
-        if parallel:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = pool.map(_compute, [self.source] * len(todo), [Path(c.path) for c in todo], chunksize=4)
-                self._collect(todo, results, failed, progress)
-        else:
-            self._collect(todo, (_compute(self.source, Path(c.path)) for c in todo), failed, progress)
+        self._collect(todo, self._results(todo, workers), failed, progress)
         ok = [c for c in clips if c.id not in failed]
         for cid, reason in failed.items():
             log.warning("%s: skipped (%s)", cid, reason)
         return ok, list(failed.items())
 
-    def _collect(self, todo: list[Clip], results: Any, failed: dict[str, str], progress: Any) -> None:
-        for i, (clip, result) in enumerate(zip(todo, results, strict=True)):
-            if isinstance(result, str):
-                failed[clip.id] = result
-                self._fail(clip, result)
+    def _results(self, todo: list[Clip], workers: int) -> Iterator[tuple[int, Any]]:
+        """``(index in todo, features | reason | AnalysisFailed)``: in isolated workers, else here, in order."""
+        if workers < 1 or not todo:
+            yield from ((i, _compute(self.source, clip.path)) for i, clip in enumerate(todo))
+            return
+        limits = replace(FEATURE_LIMITS, workers=min(workers, len(todo)))
+        with IsolatedPool(_ComputeSetup(self.source), limits, what="feature") as pool:
+            yield from pool.run((i, clip.path) for i, clip in enumerate(todo))
+
+    def _collect(self, todo: list[Clip], results: Iterable[tuple[int, Any]], failed: dict[str, str],
+                 progress: Callable[[int, int], None] | None) -> None:  # fmt: skip
+        for done, (i, result) in enumerate(results, 1):
+            clip = todo[i]
+            if isinstance(result, (str, AnalysisFailed)):
+                failed[clip.id] = str(result)
+                self._fail(clip, str(result))
             else:
                 self.store(clip, result)
             if progress is not None:
-                progress(i + 1, len(todo))
+                progress(done, len(todo))
 
 
 def random_crop(features: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:

@@ -46,6 +46,16 @@ def test_architectures_register_through_the_hook() -> None:
         Plugins((Dup(),), entry_points=False)
 
 
+def test_a_manager_pickles_as_its_recipe_for_worker_processes() -> None:
+    import pickle
+
+    import tests.faulty
+    from tests.core.test_training import TINY, TinyArchitectures
+
+    again = pickle.loads(pickle.dumps(Plugins((tests.faulty, TinyArchitectures()), entry_points=False)))
+    assert "faulty" in again.registry("decoder").names() and TINY in again.registry("architecture").names()
+
+
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(PluginError, match="registered: annoy, exact"):
         Plugins(entry_points=False).registry("index backend").get("faiss")

@@ -34,7 +34,7 @@ from mcbr_core.training.datasets.builtin import load_dataset
 from mcbr_core.training.fingerprint import clip_hash
 from mcbr_core.training.loop import TrainConfig, cross_validate, train
 from tests.audiogen import tone, write_audio
-from tests.toymodel import ToyPlugin, make_toy_model
+from tests.toymodel import ToyExtractor, ToyPlugin, make_toy_model
 
 GENRES = {"Jazz": 300.0, "Pop": 1000.0, "Metal": 2500.0}
 TINY = "tiny-cnn"
@@ -84,6 +84,21 @@ class TinyStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.embed(x))
+
+
+class CrashOnSilence(ToyExtractor):
+    """The toy features, but the process dies (``os.abort``) on a silent clip, as a native decoder's crash would."""
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        if not np.any(y):
+            os.abort()
+        return super().__call__(y)
+
+
+class Crashy:
+    @hookimpl
+    def register_feature_extractors(self, register):  # noqa: ANN001, ANN201
+        register("crashy-features", CrashOnSilence)
 
 
 class TinyArchitectures:
@@ -225,6 +240,33 @@ def test_feature_cache_remembers_failures(tmp_path: Path, toy_plugins: Plugins) 
     assert not ok and failed[0][0] == "bad" and cache.path(clip).with_suffix(".failed").exists()
     with pytest.raises(DecodeError):
         cache.load(clip)
+
+
+def test_a_decoder_that_crashes_its_process_costs_one_clip(tmp_path: Path) -> None:
+    import tests.faulty
+
+    clips = [Clip(id=name, path=tmp_path / f"{name}.bad") for name in ("low-1", "crash", "high-2")]
+    for clip in clips:
+        clip.path.write_bytes(b"x")
+    source = ExtractorSource("toy-features", {}, plugins=Plugins((tests.faulty,), entry_points=False),
+                             decoders=("faulty",))  # fmt: skip
+    ok, failed = FeatureCache(source, root=tmp_path / "cache").prepare(clips, workers=1)
+    assert [c.id for c in ok] == ["low-1", "high-2"]
+    assert failed == [("crash", "the feature worker crashed (signal 6)")]
+
+
+def test_a_run_goes_on_when_a_clip_crashes_its_feature_worker(tmp_path: Path, cache_dir: Path) -> None:
+    folder = write_library(tmp_path / "lib")
+    write_audio(folder / "music" / "silent.wav", np.zeros(12000, dtype=np.float32), 8000)
+    with (folder / "library.csv").open("a", newline="") as fh:
+        csv.writer(fh).writerow(["music/silent.wav", "Jazz artist 0", "Jazz", "Happy"])
+    data = load_dataset("library", folder, min_count=1)
+    plugins = Plugins((ToyPlugin(), TinyArchitectures(), Crashy()), entry_points=False)
+    config = tiny_config(tmp_path, cache_dir, features="crashy-features", num_workers=1, epochs=1)
+    result = train(config, data, plugins=plugins)
+    silent = next(c.id for c in data.clips if c.path.name == "silent.wav")
+    assert result.model_path.is_file() and result.skipped == [(silent, "the feature worker crashed (signal 6)")]
+    assert json.loads((tmp_path / "run" / "skipped.json").read_text()) == [[silent, "the feature worker crashed (signal 6)"]]
 
 
 # -- the loop -----------------------------------------------------------------------------------
