@@ -255,6 +255,7 @@ def test_a_decoder_that_crashes_its_process_costs_one_clip(tmp_path: Path) -> No
     assert failed == [("crash", "the feature worker crashed (signal 6)")]
 
 
+@pytest.mark.slow  # spawns a feature worker and a DataLoader worker: about 10 s
 def test_a_run_goes_on_when_a_clip_crashes_its_feature_worker(tmp_path: Path, cache_dir: Path) -> None:
     folder = write_library(tmp_path / "lib")
     write_audio(folder / "music" / "silent.wav", np.zeros(12000, dtype=np.float32), 8000)
