@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/analyze.py ../shared/data
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff format --check mcbr_core beetsplug tests bench tools
 	$(BIN)/ruff check mcbr_core beetsplug tests bench tools
 
 clean:

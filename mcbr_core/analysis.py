@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from importlib import import_module
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from mcbr_core.backends.device import pick_device, set_threads
 from mcbr_core.errors import DecodeError, ModelError
 from mcbr_core.features.base import FeatureExtractor
 from mcbr_core.models.checkpoint import read_card
-from mcbr_core.plugins import Plugins, get_plugins
+from mcbr_core.plugins import Plugins, plugins_with
 from mcbr_core.settings import AnalysisSettings
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ class Analyzer:
 
     def __init__(self, settings: AnalysisSettings, plugins: Plugins | None = None, base_dir: Path | None = None):
         if plugins is None:
-            plugins = Plugins(tuple(import_module(m) for m in settings.extra_plugins)) if settings.extra_plugins else get_plugins()
+            plugins = plugins_with(settings.extra_plugins)
         self.settings = settings
         set_threads(settings.threads)
         model_path = resolve_model(settings.model, base_dir=base_dir)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -26,25 +25,9 @@ from typing import Any
 
 import click
 
-from mcbr_core.errors import McbrError
+from mcbr_core.errors import ConfigError, McbrError
 
 log = logging.getLogger("mcbr_core.cli")
-
-
-def default_model(task: str = "genre") -> str:
-    """The model whose tags the beets plugin writes by default for ``task``.
-
-    That is the shipped clip head its ``<task>.source: auto`` picks (``mcbr-mood``,
-    ``mcbr-genre``) when there is one, else its ``model`` setting's default.
-    """
-    from mcbr_core.models.checkpoint import read_card
-    from mcbr_core.models.clip_head import resolve_sources
-    from mcbr_core.models.shipped import resolve_model
-    from mcbr_core.settings import AnalysisSettings
-
-    model = AnalysisSettings().model
-    heads = resolve_sources({task: "auto"}, read_card(resolve_model(model)))
-    return heads[task][0].stem if task in heads else model
 
 
 class _StderrHandler(logging.Handler):
@@ -74,17 +57,13 @@ def _setup_logging(verbosity: int) -> None:
 
 
 def _parse_options(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """``["k=v", ...]`` -> dict; values are JSON where they parse (numbers, lists, true), else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=what)
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
+    """``["k=v", ...]`` -> dict, values read as in the config (``mcbr_core.options``)."""
+    from mcbr_core.options import parse_options
+
+    try:
+        return parse_options(pairs, what=what)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"{what}: "), param_hint=what) from None
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -117,6 +96,7 @@ def models(as_json: bool) -> None:
     from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import shipped_models
     from mcbr_core.settings import AnalysisSettings
+    from mcbr_core.training.evaluate import default_model
 
     rows = []
     for name, path in shipped_models().items():
@@ -235,163 +215,6 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
 # -- eval ------------------------------------------------------------------------------
 
 
-def _norm_label(label: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "", label.casefold())
-
-
-def _label_map(card_heads: dict[str, list[str]], tag_kinds: dict[str, dict[str, str]], task: str, kind: str,
-               labels: Sequence[str], extra: dict[str, str]) -> dict[int, list[tuple[str, int]]]:  # fmt: skip
-    """Dataset label index -> the model outputs ``(head, column)`` that name it."""
-    by_name = {_norm_label(lab): i for i, lab in enumerate(labels)}
-    extra_n = {_norm_label(k): _norm_label(v) for k, v in extra.items()}
-    exact = [h for h in card_heads if h == task]
-    out: dict[int, list[tuple[str, int]]] = {}
-    for head, names in card_heads.items():
-        if exact and head not in exact:
-            continue
-        for j, name in enumerate(names):
-            label_kind = head if head in ("genre", "mood") else tag_kinds.get(head, {}).get(name, "other")
-            if not exact and kind != "other" and label_kind != kind:
-                continue
-            key = _norm_label(name)
-            target = by_name.get(extra_n.get(key, key))
-            if target is not None:
-                out.setdefault(target, []).append((head, j))
-    return out
-
-
-def evaluate_model(
-    model: str,
-    kind: str,
-    root: Path,
-    *,
-    task: str = "genre",
-    options: dict[str, Any] | None = None,
-    split: str | None = None,
-    device: str = "auto",
-    label_map: dict[str, str] | None = None,
-    limit: int = 0,
-    threshold: float = 0.5,
-    max_patches: int | None = None,
-    window_patches: int | None = None,
-) -> dict[str, Any]:
-    """Evaluate a trained model on a dataset folder, as the plugin would run it.
-
-    Parameters
-    ----------
-    model
-        Shipped model name, model file, or ``"default"``.
-    kind, root, options
-        Registered dataset, its folder, loader options.
-    task
-        Dataset task (``genre``, ``mood``, ...).
-    split
-        Only clips of this official split (default: all).
-    device
-        Torch device.
-    label_map
-        Model label -> dataset label, for names that differ beyond case and punctuation.
-    limit
-        Evaluate at most this many clips (0: all).
-    threshold
-        Multi-label decision threshold.
-    max_patches, window_patches
-        Analysis windows (default: the plugin's), to measure their effect on accuracy.
-
-    Returns
-    -------
-    dict
-        The metrics of :func:`mcbr_core.training.metrics.evaluate` (classification
-        metrics ``None`` when no model label matches a dataset label), plus the model,
-        dataset, label coverage, skipped clips, and ``n_in_training``: how many of the
-        ``n`` evaluated clips are in the model's training data (``None``: its card
-        records no fingerprint of it).
-    """
-    import numpy as np
-
-    from mcbr_core.analysis import Analyzer
-    from mcbr_core.models.checkpoint import read_card
-    from mcbr_core.models.shipped import resolve_model
-    from mcbr_core.settings import AnalysisSettings
-    from mcbr_core.training import metrics as M
-    from mcbr_core.training.datasets.builtin import load_dataset
-    from mcbr_core.training.fingerprint import overlap
-
-    t0 = time.perf_counter()
-    ds = load_dataset(kind, root, **(options or {}))
-    task = ds.resolve_task(task)
-    info = ds.tasks[task]
-    name = default_model(info.kind if info.kind != "other" else task) if model == "default" else model
-    windows = {k: v for k, v in (("max_patches", max_patches), ("window_patches", window_patches)) if v}
-    analyzer = Analyzer(AnalysisSettings(model=name, device=device, **windows))
-    backend = analyzer.backend
-    clips = ds.labelled(task, split=split)
-    if limit:
-        clips = clips[:limit]
-    mapping = _label_map(backend.heads, backend.tag_kinds, task, info.kind, info.labels, label_map or {})
-    index = {lab: i for i, lab in enumerate(info.labels)}
-    K = len(info.labels)
-    rows, embs, kept, failed = [], [], [], []
-    for n, clip in enumerate(clips, 1):
-        try:
-            a = analyzer.analyze(clip.path)
-        except (McbrError, OSError, ValueError) as exc:
-            failed.append((clip.id, str(exc)))
-            continue
-        row = np.full(K, -1.0)
-        for k, outputs in mapping.items():
-            row[k] = max(a.scores[h][backend.heads[h][j]] for h, j in outputs)
-        rows.append(row)
-        embs.append(a.embedding)
-        kept.append(clip)
-        if n % 50 == 0:
-            log.info("eval: %d/%d clips", n, len(clips))
-    if not kept:
-        raise McbrError(f"eval: none of the {len(clips)} clips could be analysed")
-    # clips the model was trained on (hashed only when its card has a fingerprint to compare with)
-    in_training = overlap(read_card(resolve_model(name)), (_clip_hash(c.path) for c in kept))
-    if info.multilabel:
-        y = np.zeros((len(kept), K))
-        for i, c in enumerate(kept):
-            y[i, [index[v] for v in c.labels[task]]] = 1.0
-    else:
-        y = np.array([index[c.labels[task][0]] for c in kept])
-    scores = np.stack(rows)
-    result = M.evaluate(y, scores, labels=list(info.labels), multilabel=info.multilabel, threshold=threshold,
-                        embeddings=np.stack(embs), artists=[c.artist for c in kept])  # fmt: skip
-    if not mapping:
-        log.warning("eval: no output of %s names a %s label of %s; only embedding metrics", name, task, kind)
-        for key in ("accuracy", "macro_f1", "micro_f1", "precision_at_1", "precision_at_3", "hamming_loss",
-                    "confusion", "label_precision_at_1", "label_precision_at_3"):  # fmt: skip
-            if key in result:
-                result[key] = None
-    return {
-        "model": name,
-        "model_path": str(resolve_model(name)),
-        "model_id": analyzer.model_id,
-        "dataset": kind,
-        "root": str(root),
-        "task": task,
-        "multilabel": info.multilabel,
-        "split": split or "all",
-        **result,
-        "label_coverage": {info.labels[k]: [backend.heads[h][j] for h, j in v] for k, v in sorted(mapping.items())},
-        "n_failed": len(failed),
-        "failed": failed[:100],
-        "n_in_training": in_training,
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-
-
-def _clip_hash(path: Path) -> str | None:
-    from mcbr_core.training.fingerprint import clip_hash
-
-    try:
-        return clip_hash(path)
-    except OSError:
-        return None
-
-
 @main.command("eval")
 @click.option("--model", default="default", show_default=True,
               help="shipped model name, model file, or 'default' (the plugin's default for the task)")  # fmt: skip
@@ -410,6 +233,7 @@ def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, 
              json_out: Path | None, device: str, label_map: Path | None, limit: int, max_patches: int | None,
              window_patches: int | None) -> None:  # fmt: skip
     """Evaluate a trained model on a dataset folder (no training on it)."""
+    from mcbr_core.training.evaluate import evaluate_model
     from mcbr_core.training.metrics import format_fold_table
 
     kind, root = dataset
@@ -512,3 +336,83 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
             "top_scores": scores, "failed": failed}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     click.echo(f"{len(names)} embeddings ({matrix.shape[1]}-d, {analyzer.model_id}) -> {out}; {len(failed)} failed")
+
+
+# -- analyze ---------------------------------------------------------------------------
+
+
+class _Progress:
+    """A log line every 30 s of a long run: files done, rate and the time left."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        self.every = every
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every or done == total:
+            return
+        self.last = now
+        rate = done / (now - self.started)
+        left = round((total - done) / rate) if rate else 0
+        log.info("%d/%d files, %.2f tracks/s, %d:%02d:%02d left", done, total, rate, left // 3600, left // 60 % 60,
+                 left % 60)  # fmt: skip
+
+
+@main.command("analyze")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="the catalogue file (an embedding store keyed by path; created if missing)")  # fmt: skip
+@click.option("--model", default=None, help="shipped model name or model file [msd-musicnn]")
+@click.option("--device", default="auto", show_default=True)
+@click.option("-P", "--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="importable module to register as an mcbr plugin (repeatable)")  # fmt: skip
+@click.option("--workers", default="auto", show_default=True, help="local worker processes (without --ray)")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds one file may take")
+@click.option("--memory-mb", type=int, default=2048, show_default=True, help="memory ceiling per analysis process")
+@click.option("--ray", "ray_address", metavar="ADDRESS", help="analyse on this Ray cluster (HOST:PORT, auto)")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="files per Ray task")
+@click.option("--num-cpus", type=float, default=1.0, show_default=True, help="CPUs per Ray task")
+@click.option("--num-gpus", default="auto", show_default=True, help="GPUs per Ray task (auto: a share of the cluster's)")
+@click.option("--path-map", "path_map", multiple=True, metavar="HOST=WORKER",
+              help="where Ray workers find this host's folder (repeatable)")  # fmt: skip
+@click.option("-f", "--force", is_flag=True, help="analyse files the catalogue has already")
+@click.option("--recursive/--no-recursive", default=True, show_default=True)
+def analyze_cmd(folder: Path, out: Path, model: str | None, device: str, plugins: tuple[str, ...], workers: str,
+                timeout: float, memory_mb: int, ray_address: str | None, batch_size: int, num_cpus: float,
+                num_gpus: str, path_map: tuple[str, ...], force: bool, recursive: bool) -> None:  # fmt: skip
+    """Analyse a folder of audio files outside beets into a catalogue (-o FILE).
+
+    Rows are keyed by path and mtime; `beet mcbr --adopt FILE` gives a library's
+    items the rows of their files without analysing them again (docs/scale.md).
+    """
+    from mcbr_core.catalogue import analyze_folder
+    from mcbr_core.settings import AnalysisSettings, PoolSettings, RaySettings
+    from mcbr_core.workers import auto_workers
+
+    mapping: dict[str, str] = {}
+    for pair in path_map:
+        host, sep, worker = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected HOST=WORKER, got {pair!r}", param_hint="--path-map")
+        mapping[host] = worker
+    try:
+        gpus: float | str = num_gpus if num_gpus == "auto" else float(num_gpus)
+    except ValueError:
+        raise click.BadParameter(f"expected auto or a number, got {num_gpus!r}", param_hint="--num-gpus") from None
+    try:
+        settings = AnalysisSettings(
+            **({"model": model} if model else {}), device=device, extra_plugins=plugins
+        )  # fmt: skip
+        pool = PoolSettings(workers=auto_workers(workers), timeout=timeout, memory_mb=memory_mb)
+        ray = RaySettings(address=ray_address or "", batch_size=batch_size, num_cpus=num_cpus, num_gpus=gpus,
+                          path_map=mapping) if ray_address else None  # fmt: skip
+        result = analyze_folder(folder, out, settings=settings, pool=pool, ray=ray, force=force, recursive=recursive,
+                                progress=_Progress())  # fmt: skip
+    except McbrError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:  # --workers abc
+        raise click.BadParameter(str(exc), param_hint="--workers") from None
+    rate = result.analysed / result.seconds if result.seconds else 0.0
+    click.echo(f"analysed {result.analysed} ({rate:.2f} tracks/s), skipped {result.skipped} up to date, "
+               f"{len(result.failed)} failed -> {out}")  # fmt: skip

@@ -16,14 +16,16 @@ from mcbr_core import tagging
 from mcbr_core.errors import ConfigError
 from mcbr_core.models.checkpoint import read_card
 from mcbr_core.models.shipped import resolve_model
-from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, TagSettings
+from mcbr_core.settings import AnalysisSettings, IndexSettings, PoolSettings, RaySettings, TagSettings
 
 if TYPE_CHECKING:
     import numpy as np
 
     from mcbr_core.analysis import Analysis
+    from mcbr_core.catalogue import AdoptingPool
     from mcbr_core.models.clip_head import ClipHead
     from mcbr_core.plugins import Plugins
+    from mcbr_core.ray_pool import RayAnalysisPool
     from mcbr_core.similarity import Neighbours
     from mcbr_core.store.embeddings import EmbeddingStore
     from mcbr_core.workers import AnalysisPool
@@ -66,6 +68,12 @@ class Engine:
     owner
         The library the store belongs to (``store.ownership.library_identity``):
         claimed on first use; a store of another library is refused.
+    ray
+        A Ray cluster to analyse on instead of local worker processes (when its
+        ``address`` is set); see ``use_ray``.
+    catalogue
+        A catalogue (``mcbr analyze``) whose analyses of unchanged files are adopted
+        instead of analysing them again; see ``adopt_from``.
     """
 
     def __init__(
@@ -80,6 +88,8 @@ class Engine:
         plugins: Plugins | None = None,
         pool: PoolSettings | None = None,
         owner: str | None = None,
+        ray: RaySettings | None = None,
+        catalogue: Path | None = None,
     ) -> None:
         self.analysis_settings = analysis
         self.pool_settings = pool or PoolSettings(workers=0)
@@ -90,17 +100,17 @@ class Engine:
         self.base_dir = base_dir
         self._plugins = plugins
         self.owner = owner
+        self.dirty = False  # the store changed since the index was last brought up to date
+        self.ray_settings = ray
+        self.catalogue = catalogue
 
     @property
     def plugins(self) -> Plugins:
         """The plugin manager."""
         if self._plugins is None:
-            from importlib import import_module
+            from mcbr_core.plugins import plugins_with
 
-            from mcbr_core.plugins import Plugins, get_plugins
-
-            extra = self.analysis_settings.extra_plugins
-            self._plugins = Plugins(tuple(import_module(m) for m in extra)) if extra else get_plugins()
+            self._plugins = plugins_with(self.analysis_settings.extra_plugins)
         return self._plugins
 
     @cached_property
@@ -149,11 +159,40 @@ class Engine:
         return sorted(set(names))
 
     @cached_property
-    def pool(self) -> AnalysisPool:
-        """Worker pool for analysing many files (started on first use)."""
-        from mcbr_core.workers import AnalysisPool
+    def pool(self) -> AnalysisPool | RayAnalysisPool | AdoptingPool:
+        """Worker pool for analysing many files (started on first use): local, or on a Ray cluster.
 
-        return AnalysisPool(self.analysis_settings, self.pool_settings, base_dir=self.base_dir)
+        With a ``catalogue``, files it analysed (unchanged since) adopt its analyses first.
+        """
+        pool: AnalysisPool | RayAnalysisPool
+        if self.ray_settings is not None and self.ray_settings.address:
+            from mcbr_core.ray_pool import RayAnalysisPool  # imports Ray only when it analyses
+
+            pool = RayAnalysisPool(self.analysis_settings, self.pool_settings, self.ray_settings, base_dir=self.base_dir)
+        else:
+            from mcbr_core.workers import AnalysisPool
+
+            pool = AnalysisPool(self.analysis_settings, self.pool_settings, base_dir=self.base_dir)
+        if self.catalogue is None:
+            return pool
+        from mcbr_core.catalogue import AdoptingPool
+
+        return AdoptingPool(pool, self.catalogue, model_id=self.model_id, feature_version=self.feature_version)
+
+    def use_ray(self, ray: RaySettings | None) -> None:
+        """Analyse on this Ray cluster from now on (``None``, or no address: local workers)."""
+        self._drop_pool()
+        self.ray_settings = ray
+
+    def adopt_from(self, catalogue: Path | None) -> None:
+        """Adopt the analyses of this catalogue (``mcbr analyze``) from now on (``None``: none)."""
+        self._drop_pool()
+        self.catalogue = catalogue
+
+    def _drop_pool(self) -> None:
+        pool = self.__dict__.pop("pool", None)
+        if pool is not None:
+            pool.close()
 
     @cached_property
     def store(self) -> EmbeddingStore:
@@ -182,6 +221,46 @@ class Engine:
             settings=self.index_settings,
             metric=self.card["embedding"].get("metric", "angular"),
             plugins=self.plugins,
+        )
+
+    def _score_labels(self) -> dict[str, tagging.Scored]:
+        """Score attribute -> its kind and label, for every label the model and heads score."""
+        out: dict[str, tagging.Scored] = {}
+        kinds = self.card.get("tag_kinds", {})
+        for head, labels in self.card["heads"].items():
+            for label in labels:
+                kind = head if head in tagging.KINDS else kinds.get(head, {}).get(label, "other")
+                if kind in tagging.KINDS and kind not in self.sources:
+                    out[f"mcbr_{kind}_{tagging.slug(label)}"] = tagging.Scored(kind, label, 0.0)
+        for kind, (_, card) in self.sources.items():
+            for labels in card["heads"].values():
+                for label in labels:
+                    out[f"mcbr_{kind}_{tagging.slug(label)}"] = tagging.Scored(kind, label, 0.0)
+        return out
+
+    def tags_of_scores(self, scores: list[dict[str, float]]) -> Tags:
+        """One set of genres and moods from several tracks' score attributes (an album's consensus).
+
+        Parameters
+        ----------
+        scores
+            Per track: ``mcbr_<kind>_<label>`` -> score. A label's score is its mean
+            over the tracks that have it.
+        """
+        labels = self._score_labels()
+        sums: dict[str, list[float]] = {}
+        for track in scores:
+            for name, value in track.items():
+                if name in labels:
+                    sums.setdefault(name, []).append(float(value))
+        scored = [
+            tagging.Scored(labels[name].kind, labels[name].label, sum(values) / len(values))
+            for name, values in sums.items()
+        ]
+        return Tags(
+            genres=tagging.choose(scored, "genre", self.tag_settings),
+            moods=tagging.choose(scored, "mood", self.tag_settings),
+            scores=tagging.score_fields(scored),
         )
 
     def tags(self, analysis: Analysis) -> Tags:
@@ -216,6 +295,38 @@ class Engine:
             moods=tagging.choose(scored, "mood", self.tag_settings),
             scores=tagging.score_fields(scored),
         )
+
+    # -- the store, through the engine: it knows when the index needs a rebuild ----------
+
+    def record(self, item_id: int, analysis: Analysis, *, path: bytes | None, mtime: float | None) -> None:
+        """Store an analysis' embedding for ``item_id`` (with the file's path and mtime)."""
+        self.store.put(
+            item_id,
+            analysis.embedding,
+            model_id=analysis.model_id,
+            feature_version=analysis.feature_version,
+            path=path,
+            mtime=mtime,
+        )
+        self.dirty = True
+
+    def file_moved(self, item_id: int, path: bytes, mtime: float | None = None) -> None:
+        """Record a track's new path (and mtime, after a tag write): the embedding stays valid."""
+        if self.store_path.exists() and self.store.row(item_id, self.model_id) is not None:
+            self.store.set_path(item_id, path, mtime)
+
+    def forget(self, item_ids: list[int], model_id: str | None = None) -> int:
+        """Delete the embeddings of these items (of every model unless one is named); returns rows deleted."""
+        if not self.store_path.exists():
+            return 0
+        removed = self.store.remove(item_ids, model_id=model_id)
+        self.dirty = self.dirty or bool(removed)
+        return removed
+
+    def refresh_index(self, *, rebuild: bool = False) -> None:
+        """Bring the index up to date with the store (``rebuild``: from scratch)."""
+        self.neighbours.index(rebuild=rebuild)
+        self.dirty = False
 
     def close(self) -> None:
         """Stop workers and close the store if they were started; both restart on next use."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mcbr_core.audio.decode",
     "mcbr_core.features.builtin",
     "mcbr_core.backends.musicnn",
+    "mcbr_core.backends.won",
+    "mcbr_core.backends.efficientat",
+    "mcbr_core.backends.fusion",
     "mcbr_core.backends.trained",
+    "mcbr_core.models.registry",
     "mcbr_core.store.index",
     "mcbr_core.training.datasets.builtin",
     "mcbr_core.playlist.strategies",
@@ -36,6 +41,7 @@ KINDS: dict[str, str] = {
     "register_decoders": "decoder",
     "register_feature_extractors": "feature extractor",
     "register_model_backends": "model backend",
+    "register_architectures": "architecture",
     "register_index_backends": "index backend",
     "register_datasets": "dataset",
     "register_playlist_strategies": "playlist strategy",
@@ -82,6 +88,7 @@ class Plugins:
     """
 
     def __init__(self, extra: tuple[object, ...] = (), *, entry_points: bool = True) -> None:
+        self._recipe = (tuple(extra), entry_points)
         self.pm = pluggy.PluginManager("mcbr")
         self.pm.add_hookspecs(hookspecs)
         for name in DEFAULT_PLUGINS:
@@ -101,6 +108,17 @@ class Plugins:
         """The registry of one kind (``"decoder"``, ``"model backend"``, ...)."""
         return self.registries[kind]
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as the recipe, so a worker process builds the same manager (modules travel by name)."""
+        extra, entry_points = self._recipe
+        names = tuple(p.__name__ if isinstance(p, types.ModuleType) else p for p in extra)
+        return _rebuild, (names, entry_points)
+
+
+def _rebuild(extra: tuple[object, ...], entry_points: bool) -> Plugins:
+    modules = tuple(importlib.import_module(p) if isinstance(p, str) else p for p in extra)
+    return Plugins(modules, entry_points=entry_points)
+
 
 
 _default: Plugins | None = None
@@ -112,6 +130,19 @@ def get_plugins() -> Plugins:
     if _default is None:
         _default = Plugins()
     return _default
+
+
+def plugins_with(modules: Sequence[str]) -> Plugins:
+    """The plugin manager with these importable modules registered besides the defaults.
+
+    No modules: the process-wide manager (``get_plugins``). Settings name such
+    modules in ``extra_plugins`` (a local plugin that is not packaged).
+    """
+    if not modules:
+        return get_plugins()
+    from importlib import import_module
+
+    return Plugins(tuple(import_module(m) for m in modules))
 
 
 def reset_plugins(plugins: Plugins | None = None) -> None:

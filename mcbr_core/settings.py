@@ -13,6 +13,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from mcbr_core.config_keys import check_keys
 from mcbr_core.errors import ConfigError
+from mcbr_core.genres import GenreRules
 
 T = TypeVar("T")
 
@@ -156,7 +157,9 @@ class KindSettings:
     Attributes
     ----------
     threshold
-        Minimum probability for a tag to be written.
+        Minimum probability for a tag to be written, but the best one.
+    floor
+        Minimum probability for the best tag to be written (0: every track gets one).
     count
         At most this many tags of the kind (best first); 0 disables the kind.
     source
@@ -169,12 +172,15 @@ class KindSettings:
     threshold: float = 0.3
     count: int = 3
     source: str = "auto"
+    floor: float = 0.0  # the best label is written from this score on: 0 gives every track one
 
     def __post_init__(self) -> None:
         if not self.source:
             raise ConfigError("source must name a clip head, or be auto or model")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be within [0, 1], got {self.threshold}")
+        if not 0.0 <= self.floor <= 1.0:
+            raise ConfigError(f"floor must be within [0, 1], got {self.floor}")
         if self.count < 0:
             raise ConfigError(f"count must be >= 0, got {self.count}")
 
@@ -187,21 +193,21 @@ class TagSettings:
     ----------
     genre, mood
         Threshold and count per kind.
-    whitelist
-        If set, only these genres (case-insensitive, after canonical mapping) are written.
-    canonical
-        Label (case-insensitive) to the name written, overriding the model's spelling
+    genres
+        lastgenre's rules for genre names: aliases, tree, whitelist, ``prefer_specific``.
+    renames
+        Label (case-insensitive) to the name written, before the genre rules
         (``{"Hip-Hop": "Rap"}``). Mapping a label to ``""`` drops it.
     title_case
-        Title-case names that ``canonical`` does not cover.
+        Title-case names (small words such as "and" stay lower case).
     separator
         Joins several moods in the single MOOD tag.
     """
 
     genre: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.3, count=2))
     mood: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.3, count=2))
-    whitelist: tuple[str, ...] | None = None
-    canonical: Mapping[str, str] = field(default_factory=dict)
+    genres: GenreRules = field(default_factory=GenreRules)
+    renames: Mapping[str, str] = field(default_factory=dict)
     title_case: bool = True
     separator: str = "; "
 
@@ -258,3 +264,70 @@ class PoolSettings:
             raise ConfigError("mcbr.timeout: must be > 0")
         if self.memory_mb < 0:
             raise ConfigError("mcbr.memory_mb: must be >= 0")
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Analysis on a Ray cluster (``mcbr_core.ray_pool``); docs/scale.md.
+
+    Attributes
+    ----------
+    address
+        The cluster, as ``ray.init`` takes it (``HOST:PORT`` of the head, ``auto``
+        for a cluster this machine belongs to, ``ray://HOST:10001`` through Ray
+        Client); empty: analyse with the local worker pool.
+    batch_size
+        Files per Ray task. Larger batches cost less scheduling; smaller ones lose
+        less when a worker dies and spread a short run over more workers.
+    num_cpus
+        CPUs Ray reserves for each task (its analysis process gets as many torch
+        threads unless ``threads`` is set).
+    num_gpus
+        GPUs per task: ``auto`` shares the cluster's GPUs evenly among the tasks its
+        CPUs can run (none on a cluster without GPUs), or a number (fractions share
+        a GPU between tasks).
+    max_in_flight
+        Tasks queued on the cluster at once; 0 = twice as many as can run, which
+        keeps workers busy while the host writes and bounds what Ctrl-C cancels.
+    path_map
+        Host path prefix -> the prefix under which workers read the same files
+        (``{"/beets/music": "/mnt/music"}``), for a shared mount at another place.
+    runtime_env
+        Passed to ``ray.init`` (``env_vars``, ``py_modules``, ``pip``...) when this
+        process connects; empty: the workers' own environment.
+    """
+
+    address: str = ""
+    batch_size: int = 8
+    num_cpus: float = 1.0
+    num_gpus: float | str = "auto"
+    max_in_flight: int = 0
+    path_map: Mapping[str, str] = field(default_factory=dict)
+    runtime_env: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.address, str):
+            raise ConfigError(f"mcbr.ray.address: expected text, got {self.address!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"mcbr.ray.batch_size: must be >= 1, got {self.batch_size}")
+        if self.num_cpus < 0:
+            raise ConfigError(f"mcbr.ray.num_cpus: must be >= 0, got {self.num_cpus}")
+        gpus = self.num_gpus
+        if gpus != "auto" and (isinstance(gpus, (bool, str)) or not isinstance(gpus, (int, float)) or gpus < 0):
+            raise ConfigError(f"mcbr.ray.num_gpus: expected auto or a number >= 0, got {gpus!r}")
+        if isinstance(gpus, (int, float)) and gpus > 1 and gpus != int(gpus):
+            raise ConfigError(f"mcbr.ray.num_gpus: above 1 it must be a whole number, got {gpus}")
+        if self.num_cpus == 0 and gpus in (0, 0.0):
+            raise ConfigError("mcbr.ray: a task needs some num_cpus or num_gpus")
+        if self.max_in_flight < 0:
+            raise ConfigError(f"mcbr.ray.max_in_flight: must be >= 0, got {self.max_in_flight}")
+        if not isinstance(self.path_map, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.startswith("/") and v.startswith("/")
+            for k, v in self.path_map.items()
+        ):
+            raise ConfigError(
+                f"mcbr.ray.path_map: expected absolute host folders mapped to absolute worker folders, "
+                f"got {self.path_map!r}"
+            )
+        if not isinstance(self.runtime_env, Mapping):
+            raise ConfigError(f"mcbr.ray.runtime_env: expected a mapping, got {self.runtime_env!r}")

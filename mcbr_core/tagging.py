@@ -13,6 +13,7 @@ KINDS = ("genre", "mood")
 #: Usual spellings of model labels; anything else is title-cased.
 CANONICAL: dict[str, str] = {
     "rnb": "R&B",
+    "r&b": "R&B",
     "hip-hop": "Hip Hop",
     "hip hop": "Hip Hop",
     "house": "House",
@@ -25,7 +26,7 @@ CANONICAL: dict[str, str] = {
 
 def canonical(label: str) -> str:
     """The name written to files for a model label (``"rnb"`` -> ``"R&B"``)."""
-    return CANONICAL.get(label.lower(), label.title())
+    return spell(label)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,29 @@ def score_fields(scored: Sequence[Scored]) -> dict[str, float]:
     return {f"mcbr_{s.kind}_{slug(s.label)}": round(s.score, 4) for s in scored if s.kind in KINDS}
 
 
+_SMALL_WORDS = frozenset({"and", "of", "the", "n", "in", "a"})
+
+
+def spell(name: str, *, title_case: bool = True) -> str:
+    """The spelling written to files: usual spellings, else title case (small words kept lower)."""
+    known = CANONICAL.get(name.lower())
+    if known is not None or not title_case:
+        return known or name
+    words = name.split(" ")
+    return " ".join(
+        w if (i and w.lower() in _SMALL_WORDS) else "-".join(p[:1].upper() + p[1:] for p in w.split("-"))
+        for i, w in enumerate(words)
+    )
+
+
 def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[str]:
     """Pick the names to write for one kind.
+
+    The best label is always written (unless below the kind's ``floor``); the
+    others need the ``threshold``. Genres then go through lastgenre's rules
+    (aliases, tree, whitelist, ``prefer_specific``, ``count``; see
+    ``mcbr_core.genres``); should those leave nothing, the best label's family
+    in the tree is written if the whitelist allows it.
 
     Parameters
     ----------
@@ -78,31 +100,39 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
     kind
         ``"genre"`` or ``"mood"``.
     settings
-        Thresholds, counts, whitelist and spelling.
+        Thresholds, counts, genre rules and spelling.
 
     Returns
     -------
     list[str]
-        Names, best first, de-duplicated after spelling (``electronic`` and
-        ``electronica`` may both map to one name).
+        Names, best first, de-duplicated after spelling.
     """
     ks = getattr(settings, kind)
-    user_names = {k.lower(): v for k, v in settings.canonical.items()}
-    whitelist = {w.lower() for w in settings.whitelist} if settings.whitelist is not None else None
-    names: list[str] = []
-    for s in sorted((s for s in scored if s.kind == kind), key=lambda s: -s.score):
-        if len(names) >= ks.count or s.score < ks.threshold:
-            break
-        name = user_names.get(s.label.lower())
-        if name is None:
-            name = canonical(s.label) if settings.title_case else CANONICAL.get(s.label.lower(), s.label)
-        if not name:
+    if ks.count == 0:
+        return []
+    renames = {k.lower(): v for k, v in settings.renames.items()}
+    ranked = sorted((s for s in scored if s.kind == kind), key=lambda s: -s.score)
+    labels = []
+    for i, s in enumerate(ranked):
+        if s.score < ks.threshold and not (i == 0 and s.score >= ks.floor):
             continue
-        if kind == "genre" and whitelist is not None and name.lower() not in whitelist:
-            continue
-        if name.lower() not in {n.lower() for n in names}:
-            names.append(name)
-    return names
+        label = renames.get(s.label.lower(), s.label)
+        if label:
+            labels.append(label)
+    if kind == "genre":
+        rules = settings.genres
+        names = rules.resolve(labels, ks.count)
+        if not names and labels:
+            family = rules.family(rules.normalise(labels[0]))
+            names = [family] if rules.allowed(family) else []
+    else:
+        names = labels
+    out: list[str] = []
+    for name in names:
+        written = spell(name, title_case=settings.title_case)
+        if written.lower() not in {n.lower() for n in out}:
+            out.append(written)
+    return out[: ks.count]
 
 
 #: Separates the values in a record of what the plugin wrote (cannot clash with genre names).
@@ -121,6 +151,30 @@ def encode_own(values: Sequence[str]) -> str:
     return OWN_SEP.join(values)
 
 
+#: How formats without multi-valued tags join several values (ID3v2.3 TCON: "Classical/Electronic").
+JOINERS = ("/", ";", ",")
+
+
+def unjoin(existing: Sequence[str], ours: Sequence[str] | None) -> list[str]:
+    """Values with the plugin's own joined values split again.
+
+    A file that holds one value per tag (ID3v2.3) stores several genres joined,
+    and reads back ``"Classical/Electronic"``: when every part is one of the
+    plugin's own values, the joined value is those parts, not a user's value.
+    """
+    own = {o.lower() for o in ours or ()}
+    out: list[str] = []
+    for value in existing:
+        for joiner in JOINERS:
+            parts = [p.strip() for p in value.split(joiner)]
+            if len(parts) > 1 and all(p and p.lower() in own for p in parts):
+                out += parts
+                break
+        else:
+            out.append(value)
+    return out
+
+
 def user_values(existing: Sequence[str], ours: Sequence[str] | None) -> list[str]:
     """The values of a field that the user set: everything the plugin did not write itself.
 
@@ -135,7 +189,7 @@ def user_values(existing: Sequence[str], ours: Sequence[str] | None) -> list[str
         What the plugin wrote into it (``None`` if it never did).
     """
     own = {o.lower() for o in ours or ()}
-    return [e for e in existing if e and e.lower() not in own]
+    return [e for e in unjoin(existing, ours) if e and e.lower() not in own]
 
 
 def merge(
@@ -168,7 +222,7 @@ def merge(
     list[str]
         The new values (may equal ``existing``).
     """
-    existing = [e for e in existing if e]
+    existing = [e for e in unjoin(existing, ours) if e]
     users = user_values(existing, ours)
     if not users:
         return list(predicted)

@@ -8,31 +8,33 @@ librosa are imported only when the engine is first used.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
 from collections import Counter
+from contextlib import contextmanager
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mediafile
-from beets import config as beets_config
 from beets import ui
 from beets.plugins import BeetsPlugin
 from beets.util import syspath
 
 from beetsplug.mcbr import fields, settings
+from beetsplug.mcbr.mixes_command import MixesWatcher
 from mcbr_core.errors import McbrError
+from mcbr_core.tagger import file_mtime
+from mcbr_core.tagging import encode_own
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
-    from beets.library import Item, Library
+    from beets.library import Album, Item, Library
 
-    from mcbr_core.analysis import Analysis
-    from mcbr_core.engine import Engine, Tags
+    from mcbr_core.engine import Engine
+    from mcbr_core.settings import RaySettings
     from mcbr_core.store.lock import RunLock
+    from mcbr_core.tagger import Outcome, Tagger, Track
 
 SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_")  # the score attributes this plugin owns
 
@@ -58,8 +60,9 @@ class McbrPlugin(BeetsPlugin):
         self._add_mood_field()
         # `$mood` in a format is empty, not a literal `$mood`, for an item without moods
         self.template_fields[fields.MOOD_FIELD] = fields.mood_of
-        self._touched_store = False
         self._library: Path | None = None
+        self._ray_address: str | None = None  # beet mcbr --ray
+        self._catalogue: Path | None = None  # beet mcbr --adopt
         self._pending_writes: dict[int, bool] = {}
         self._import_counts: Counter[str] = Counter()
         core_log = logging.getLogger("mcbr_core")
@@ -79,6 +82,10 @@ class McbrPlugin(BeetsPlugin):
         self.register_listener("item_removed", self.item_removed)
         self.register_listener("item_moved", self.item_moved)
         self.register_listener("cli_exit", self.cli_exit)
+        # mixes: noted on any library change, written once when the command ends (after the index)
+        self.mixes_watcher = MixesWatcher(self)
+        self.register_listener("database_change", self.mixes_watcher.database_change)
+        self.register_listener("cli_exit", self.mixes_watcher.cli_exit)
 
     # -- setup ---------------------------------------------------------------
 
@@ -112,12 +119,33 @@ class McbrPlugin(BeetsPlugin):
             index_dir=store_path.parent / f"{store_path.stem}-index",
             base_dir=s.base_dir,
             owner=self._library_identity(),
+            ray=self._ray_settings(),
+            catalogue=self._catalogue or s.adopt,
         )
+
+    def use_cluster(self, address: str | None = None, catalogue: Path | None = None) -> None:
+        """For this command: analyse on the Ray cluster at ``address`` and adopt from ``catalogue``.
+
+        The command-line options ``--ray`` and ``--adopt``; each overrides its
+        setting (``ray.address``, ``adopt``) where given.
+        """
+        self._ray_address = address or self._ray_address
+        self._catalogue = catalogue or self._catalogue
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            engine.use_ray(self._ray_settings())
+            engine.adopt_from(self._catalogue or self.settings.adopt)
+
+    def _ray_settings(self) -> RaySettings:
+        from dataclasses import replace
+
+        ray = self.settings.ray
+        return replace(ray, address=self._ray_address) if self._ray_address else ray
 
     # -- the library's own store -----------------------------------------------
 
     def _library_path(self) -> Path:
-        return self._library or Path(beets_config["library"].as_filename())
+        return self._library or settings.library_file()
 
     def _library_identity(self) -> str:
         from mcbr_core.store.ownership import library_identity
@@ -149,7 +177,7 @@ class McbrPlugin(BeetsPlugin):
         engine = self.__dict__.get("engine")
         if engine is not None and engine.store_path != self.store_path:
             del self.__dict__["engine"]
-            engine.close()
+            self._finish(engine)
         store_path, legacy = self.store_path, self.settings.legacy_store
         if self.settings.store_path is None and store_path != legacy and legacy.exists() and not store_path.exists():
             self._adopt(lib, legacy)
@@ -165,7 +193,7 @@ class McbrPlugin(BeetsPlugin):
             return
         if result.copied:
             self._log.info("this library's embeddings now live in {} (taken over from {})", self.store_path, legacy)
-            self._touched_store = True
+            self.engine.dirty = True
         else:
             self._log.debug("not taking over {}: {}", legacy, result.reason)
 
@@ -181,37 +209,71 @@ class McbrPlugin(BeetsPlugin):
 
     def commands(self) -> list[ui.Subcommand]:
         from beetsplug.mcbr.commands import analyze_command, similar_command
+        from beetsplug.mcbr.mixes_command import mixes_command
+        from beetsplug.mcbr.mpd_command import dj_command
         from beetsplug.mcbr.playlist_command import playlist_command
+        from beetsplug.mcbr.serve import serve_command
         from beetsplug.mcbr.train_command import train_command
 
-        return [analyze_command(self), similar_command(self), playlist_command(self), train_command(self)]
+        return [
+            analyze_command(self),
+            similar_command(self),
+            playlist_command(self),
+            dj_command(self),
+            mixes_command(self),
+            train_command(self),
+            serve_command(self),
+        ]
 
-    # -- analysis of one item ------------------------------------------------
+    # -- analysis: beets items <-> the core's plain requests and outcomes -----------------
 
-    def analyze_items(self, items: list[Item], *, persist: bool = True) -> Iterator[tuple[Item, Tags | None]]:
-        """Analyse items in the worker pool; yield each with its tags as it finishes.
+    @property
+    def log(self) -> logging.Logger:
+        """The plugin's beets logger (``{}`` placeholders), for the subcommands."""
+        return self._log
 
-        Each analysed item gets its fields set (not stored, not written) and, with
-        ``persist``, its embedding stored. An item that cannot be analysed gets one
-        log line naming the file and the reason, is marked ``mcbr_status: failed``
-        and is yielded with ``None``. ``persist=False`` (``--pretend``) leaves the
-        store alone.
+    @property
+    def tagger(self) -> Tagger:
+        """The core's analyse-tag-record entry point, with this config's ownership rule."""
+        from mcbr_core.tagger import Tagger
+
+        return Tagger(self.engine, force=self.settings.force, keep_existing=self.settings.keep_existing)
+
+    def track(self, item: Item | Album) -> Track:
+        """The core's request for ``item``: its file, its tags and what its last analysis recorded.
+
+        An album has no file of its own: its request serves the album's consensus.
         """
-        from mcbr_core.workers import AnalysisFailed
+        from beets.library import Item
+        from mcbr_core.tagger import Track
 
+        sep = self.settings.tags.separator
+        return Track(
+            id=item.id,
+            path=os.fsdecode(syspath(item.path)) if isinstance(item, Item) else "",
+            values={kind: fields.field_values(item, field, sep) for kind, field in fields.KIND_FIELDS.items()},
+            own={kind: fields.own_values(item, field) for kind, field in fields.KIND_FIELDS.items()},
+            model=item.get("mcbr_model"),
+            heads=item.get("mcbr_heads"),
+            status=item.get("mcbr_status"),
+            mtime=item.get("mcbr_mtime"),
+        )
+
+    def process(
+        self, items: list[Item], *, reanalyse: bool = False, persist: bool = True, plan: dict[int, str] | None = None
+    ) -> Iterator[tuple[Item, Outcome]]:
+        """Bring items up to date through the core; yield each with its outcome, already applied.
+
+        The items' fields are set (not stored, not written): see ``apply``. With
+        ``persist=False`` (``--pretend``) the store is left alone.
+        """
         self.check_sources()
         by_id = {item.id: item for item in items}
-        for item_id, result in self.engine.pool.analyze((item.id, item.filepath) for item in items):
-            item = by_id[item_id]
-            if isinstance(result, AnalysisFailed):
-                self.fail(item, str(result))
-                yield item, None
-                continue
-            try:
-                yield item, self._record(item, result, persist=persist)
-            except (McbrError, OSError, ValueError) as exc:
-                self.fail(item, str(exc) or type(exc).__name__)
-                yield item, None
+        for outcome in self.tagger.run([self.track(i) for i in items], reanalyse=reanalyse, persist=persist,
+                                       plan=plan):  # fmt: skip
+            item = by_id[outcome.id]
+            self.apply(item, outcome)
+            yield item, outcome
 
     def check_sources(self) -> None:
         """Load the kinds' clip heads and open the store once, before any item is analysed.
@@ -231,104 +293,65 @@ class McbrPlugin(BeetsPlugin):
         except McbrError as exc:
             raise settings.user_error(exc) from None
 
-    def analyze_item(self, item: Item, *, persist: bool = True) -> Tags | None:
-        """Analyse one item (see ``analyze_items``)."""
-        return next(self.analyze_items([item], persist=persist))[1]
-
-    def retag_item(self, item: Item) -> Tags:
-        """Tag ``item`` again from its stored embedding (new clip heads, unchanged audio).
-
-        Sets the item's fields (not stored, not written), like an analysis.
-
-        Raises
-        ------
-        McbrError
-            If the store has no embedding of the item by the configured model, or a
-            kind takes the model's own tags (see ``Engine.can_tag_from_embedding``).
-        """
-        engine = self.engine
-        embedding = engine.store.get(item.id, engine.model_id)
-        if embedding is None:
-            raise McbrError(f"{item.filepath}: no stored embedding by {engine.model_id}")
-        tags = engine.tags_of_embedding(embedding)
-        self.apply_tags(item, tags)
-        item["mcbr_heads"] = engine.heads_id
-        return tags
-
-    @property
-    def log(self) -> logging.Logger:
-        """The plugin's beets logger (``{}`` placeholders), for the subcommands."""
-        return self._log
-
-    def fail(self, item: Item, reason: str) -> None:
-        """Mark ``item`` failed (not stored) after one log line naming the file and the reason."""
-        self._log.error("{}: {}", item.filepath, reason)
-        item["mcbr_status"] = "failed"
-        item["mcbr_error"] = reason[:500]
-        item["mcbr_model"] = self.engine.model_id
-        item["mcbr_mtime"] = _mtime(item)
-
-    def _record(self, item: Item, analysis: Analysis, *, persist: bool) -> Tags:
-        """Store an analysis' embedding and set the item's tags and attributes."""
-        tags = self.engine.tags(analysis)
-        mtime = os.stat(syspath(item.path)).st_mtime
-        if persist:
-            self.engine.store.put(
-                item.id,
-                analysis.embedding,
-                model_id=analysis.model_id,
-                feature_version=analysis.feature_version,
-                path=bytes(item.path),
-                mtime=mtime,
-            )
-            self._touched_store = True
-        self.apply_tags(item, tags)
-        item["mcbr_model"] = analysis.model_id
-        item["mcbr_heads"] = self.engine.heads_id
-        item["mcbr_mtime"] = mtime
-        item["mcbr_analyzed"] = time.time()
-        if analysis.coverage < self.settings.analysis.min_coverage:  # analysed in part (``partial: yes``)
-            percent = math.floor(analysis.coverage * 100 + 1e-9)  # as the failure says it: 89.6 % is 89 %
-            reason = f"only {percent}% of the audio decodes; tagged on that part"
-            self._log.warning("{}: {}", item.filepath, reason)
-            item["mcbr_status"] = "partial"
-            item["mcbr_error"] = reason
-        else:
-            item["mcbr_status"] = "ok"
-            if "mcbr_error" in item:
-                del item["mcbr_error"]
-        self._log.debug(
-            "{}: genres {}, moods {} ({:.2f}s decode, {:.2f}s features, {:.2f}s model)",
-            item.filepath,
-            tags.genres,
-            tags.moods,
-            *(analysis.timings.get(k, 0.0) for k in ("decode", "features", "model")),
-        )
-        return tags
-
-    def apply_tags(self, item: Item, tags: Tags) -> None:
-        """Set genres, mood and score attributes, honouring ``force`` and ``keep_existing``.
-
-        ``mcbr_genres`` / ``mcbr_moods`` record only the values the plugin itself put
-        in a field, never the user's: a value the user typed or edited is theirs
-        from then on, and is replaced only with ``force``.
-        """
-        from mcbr_core.tagging import encode_own, merge, user_values
-
-        s = self.settings
-        sep = s.tags.separator
-        for field, predicted in (("genres", tags.genres), (fields.MOOD_FIELD, tags.moods)):
-            current = fields.field_values(item, field, sep)
-            ours = fields.own_values(item, field)
-            new = merge(current, predicted, ours=ours, force=s.force, keep_existing=s.keep_existing)
-            if new != current:
+    def apply(self, item: Item, outcome: Outcome) -> None:
+        """Set an outcome's tags, scores and attributes on ``item`` (not stored, not written)."""
+        if outcome.action == "current":
+            return
+        sep = self.settings.tags.separator
+        for kind, field in fields.KIND_FIELDS.items():
+            if kind not in outcome.values:
+                continue
+            new = outcome.values[kind]
+            if new != fields.field_values(item, field, sep):
                 item[field] = new if field == "genres" else sep.join(new)
-            users = {v.lower() for v in user_values(current, ours)}
-            item[fields.OWN[field]] = encode_own([v for v in new if v.lower() not in users])
-        for key in [k for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES) and k not in tags.scores]:
-            del item[key]  # a score of a label the current source does not have (after a source change)
-        for key, value in tags.scores.items():
+            item[fields.OWN[field]] = encode_own(outcome.own[kind])
+        if outcome.tags is not None:
+            stale = [k for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES) and k not in outcome.scores]
+            for key in stale:
+                del item[key]  # a score of a label the current source does not have (after a source change)
+            for key, value in outcome.scores.items():
+                item[key] = value
+        for key, value in outcome.attributes.items():
             item[key] = value
+        if outcome.action == "consensus":  # only the names written changed
+            return
+        item["mcbr_status"] = outcome.status
+        if outcome.error:
+            item["mcbr_error"] = outcome.error
+        elif "mcbr_error" in item:
+            del item["mcbr_error"]
+
+    def album_consensus(self, album: Album | None, items: list[Item]) -> list[Item]:
+        """Give an album one set of genres and moods, from its analysed tracks' mean scores.
+
+        The album gets them, and so do its items unless ``per_track`` is set (each
+        item keeps its user's values under the ownership rule). The album is
+        stored without passing fields on to its items, so an item's own value is
+        never replaced by another track's. Items are set, not stored.
+
+        Returns
+        -------
+        list[Item]
+            The items whose genres or moods changed.
+        """
+        analysed = [i for i in items if i.get("mcbr_status") in ("ok", "partial")]
+        if not analysed:
+            return []
+        scores = [{k: i[k] for k in i.keys(computed=False) if k.startswith(SCORE_PREFIXES)} for i in analysed]
+        targets: list[Any] = [] if self.settings.per_track else list(analysed)
+        if album is not None:
+            targets.append(album)
+        outcomes = self.tagger.consensus([self.track(t) for t in targets], scores)
+        changed = []
+        for target, outcome in zip(targets, outcomes):
+            before = [fields.field_values(target, f, self.settings.tags.separator) for f in fields.KIND_FIELDS.values()]
+            self.apply(target, outcome)
+            after = [fields.field_values(target, f, self.settings.tags.separator) for f in fields.KIND_FIELDS.values()]
+            if target is album:
+                album.store(inherit=False)
+            elif before != after:
+                changed.append(target)
+        return changed
 
     # -- writing ---------------------------------------------------------------
 
@@ -350,7 +373,7 @@ class McbrPlugin(BeetsPlugin):
             self._log.error("{}: cannot write tags: {}", item.filepath, reason)
             return False
         try:
-            mf = mediafile.MediaFile(path, id3v23=beets_config["id3v23"].get(bool))
+            mf = mediafile.MediaFile(path, id3v23=settings.id3v23())
             version = getattr(getattr(mf.mgfile, "tags", None), "version", None)
             if mf.type == "mp3" and version is not None and tuple(version[:2]) in ((2, 3), (2, 4)):
                 mf.id3v23 = tuple(version[:2]) == (2, 3)
@@ -363,8 +386,7 @@ class McbrPlugin(BeetsPlugin):
         mtime = os.stat(syspath(item.path)).st_mtime
         item.mtime = mtime
         item["mcbr_mtime"] = mtime
-        if self.engine.store.row(item.id, self.engine.model_id) is not None:
-            self.engine.store.set_path(item.id, bytes(item.path), mtime)
+        self.engine.file_moved(item.id, bytes(item.path), mtime)
         return True
 
     def run_lock(self) -> RunLock:
@@ -375,21 +397,42 @@ class McbrPlugin(BeetsPlugin):
 
     # -- import ----------------------------------------------------------------
 
+    @contextmanager
+    def _own_listeners_allowed(self) -> Iterator[None]:
+        """Let this plugin's own listeners run inside one of its stages or listeners.
+
+        beets asserts that a plugin's handler never starts while another of its
+        handlers runs (it sets the plugin's log level per call); ``item.store()``
+        in the import stage sends ``database_change`` to this plugin's mixes.
+        """
+        level = self._log.level
+        self._log.setLevel(logging.NOTSET)
+        try:
+            yield
+        finally:
+            self._log.setLevel(level)
+
     def imported(self, session: ImportSession, task: ImportTask) -> None:
         """Import stage: analyse the task's items before files move."""
         from beets.importer import Action
 
         self.use_library(session.lib)
-        beets_writes = bool(session.config["write"].get(bool)) and (task.apply or task.choice_flag == Action.RETAG)
-        for item, tags in self.analyze_items(list(task.imported_items())):
-            item.store()
-            self._import_counts["failed" if tags is None else "analysed"] += 1
-            if tags is not None and any(fields.own_values(item, f) for f in fields.OWN):
+        beets_writes = settings.import_writes(session.config) and (task.apply or task.choice_flag == Action.RETAG)
+        items = list(task.imported_items())
+        for item, outcome in self.process(items, reanalyse=True):
+            with self._own_listeners_allowed():
+                item.store()
+            self._import_counts["failed" if outcome.status == "failed" else "analysed"] += 1
+            if outcome.status != "failed" and any(outcome.own.values()):
                 self._import_counts["tagged"] += 1
             # beets writes every field itself after applying a match; for as-is
             # imports and unchanged re-imports it writes nothing, so we do. Failed
             # items only need their mtime recorded again once the file has moved.
-            self._pending_writes[item.id] = tags is not None and not beets_writes and self.should_write()
+            self._pending_writes[item.id] = outcome.status != "failed" and not beets_writes and self.should_write()
+        if task.is_album and task.album is not None:  # one set of genres and moods for the album
+            with self._own_listeners_allowed():
+                for item in self.album_consensus(task.album, items):
+                    item.store()
 
     def import_task_files(self, session: ImportSession, task: ImportTask) -> None:
         """After files moved (and beets wrote): write our own fields where beets did not."""
@@ -400,10 +443,11 @@ class McbrPlugin(BeetsPlugin):
             if own_write:
                 self.write_fields(item)
             else:
-                mtime = _mtime(item)
+                mtime = file_mtime(syspath(item.path)) or 0.0
                 item["mcbr_mtime"] = mtime
-                self.engine.store.set_path(item.id, bytes(item.path), mtime)
-            item.store()
+                self.engine.file_moved(item.id, bytes(item.path), mtime)
+            with self._own_listeners_allowed():
+                item.store()
 
     def import_summary(self, lib: Library, paths: list[bytes]) -> None:
         """At the end of an import: how many tracks were analysed, tagged and failed."""
@@ -419,34 +463,24 @@ class McbrPlugin(BeetsPlugin):
 
     def item_removed(self, item: Item) -> None:
         """Drop the embedding of a removed item."""
-        if self.store_path.exists() and self.engine.store.remove([item.id]):
-            self._touched_store = True
+        self.engine.forget([item.id])
 
     def item_moved(self, item: Item, source: bytes, destination: bytes) -> None:
         """Keep the embedding of a moved item, with its new path."""
-        if self.store_path.exists():
-            self.engine.store.set_path(item.id, bytes(destination))
-
-    def index_rebuilt(self) -> None:
-        """The command rebuilt the index itself: nothing left to do at exit."""
-        self._touched_store = False
+        self.engine.file_moved(item.id, bytes(destination))
 
     def cli_exit(self, lib: Library) -> None:
-        """Rebuild the index once per command if this command changed the store."""
-        if not self._touched_store:
-            return
-        self._touched_store = False
+        """Bring the index up to date once per command if this command changed the store."""
+        engine = self.__dict__.get("engine")
+        if engine is not None:
+            self._finish(engine)
+
+    def _finish(self, engine: Engine) -> None:
+        """Rebuild ``engine``'s index if its store changed, then stop its workers and close its store."""
         try:
-            self.engine.neighbours.index()
+            if engine.dirty:
+                engine.refresh_index()
         except McbrError as exc:
             self._log.error("cannot rebuild the index: {}", exc)
         finally:
-            self.engine.close()
-
-
-def _mtime(item: Item) -> float:
-    try:
-        return os.stat(syspath(item.path)).st_mtime
-    except OSError:
-        return 0.0
-
+            engine.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from beets import ui
@@ -31,6 +33,8 @@ class AnalyzeOptions(Protocol):
     quiet: bool
     check: bool
     fix: bool
+    ray: str | None
+    adopt: str | None
 
 
 class SimilarOptions(Protocol):
@@ -74,38 +78,6 @@ class Progress:
             sys.stderr.flush()
 
 
-ANALYSE, RETAG, CURRENT, MISSING = "analyse", "retag", "current", "missing"
-
-
-def freshness(plugin: McbrPlugin, item: Item) -> str:
-    """What ``item`` needs under the configured model and clip heads.
-
-    Returns
-    -------
-    str
-        ``current``: analysed by this model and these heads, and the file has not
-        changed (a failed item stays failed until its file changes); ``retag``:
-        only the clip heads changed and they tag every kind, so the stored embedding
-        is enough; ``analyse``: the audio must go through the model again;
-        ``missing``: the file is not there (nothing can be done until it is back).
-    """
-    engine = plugin.engine
-    try:
-        mtime = os.stat(syspath(item.path)).st_mtime
-    except OSError:
-        return MISSING
-    if item.get("mcbr_model") != engine.model_id:
-        return ANALYSE
-    if item.get("mcbr_status") == "failed":
-        return CURRENT if same_mtime(item.get("mcbr_mtime"), mtime) else ANALYSE
-    row = engine.store.row(item.id, engine.model_id)
-    if row is None or row.feature_version != engine.feature_version or not same_mtime(row.mtime, mtime):
-        return ANALYSE
-    if item.get("mcbr_heads", "") == engine.heads_id:
-        return CURRENT
-    return RETAG if engine.can_tag_from_embedding else ANALYSE
-
-
 class Counts(NamedTuple):
     """What one ``beet mcbr`` run did (``failed`` includes ``missing``)."""
 
@@ -120,52 +92,46 @@ def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: Ana
     """Analyse (or re-tag from stored embeddings) items, set and write their tags."""
     write = plugin.should_write(opts.write)
     plugin.check_sources()  # a wrong source stops here, before any item is judged or marked failed
-    state = {i.id: ANALYSE if opts.force else freshness(plugin, i) for i in items}
-    todo = [i for i in items if state[i.id] == ANALYSE]
-    retag = [i for i in items if state[i.id] == RETAG]
-    before = {item.id: item.copy() for item in todo + retag}
-
-    def finish(item: Item) -> None:
-        if opts.pretend:
-            ui.show_model_changes(item, before[item.id], fields=["genres", "mood"], always=True)
-            return
-        if not opts.quiet:
-            ui.show_model_changes(item, before[item.id], fields=["genres", "mood"])
-        if write:
-            plugin.write_fields(item)
-        item.store()
-
-    missing = [i for i in items if state[i.id] == MISSING]
-    for item in missing:  # one line each; marked failed so the summary and `mcbr_status:failed` find them
-        plugin.fail(item, "file not found")
-        if not opts.pretend:
-            item.store()
-    retagged = 0
-    for item in retag:  # new clip heads, same audio: no decoding, no network
-        try:
-            plugin.retag_item(item)
-        except McbrError as exc:
-            plugin.log.debug("{}; analysing it again", exc)
-            todo.append(item)
-            continue
-        retagged += 1
-        finish(item)
-    failed = 0
-    progress = Progress(len(todo), enabled=not opts.quiet)
+    tagger = plugin.tagger
+    plan = tagger.plan([plugin.track(i) for i in items], reanalyse=opts.force)
+    before = {i.id: i.copy() for i in items if plan[i.id] != "current"}
+    progress = Progress(sum(1 for state in plan.values() if state == "analyse"), enabled=not opts.quiet)
+    counts: Counter[str] = Counter()
+    touched: list[Item] = []
     try:
-        for item, tags in plugin.analyze_items(todo, persist=not opts.pretend):
-            progress.step(item.filepath.name)
-            if tags is None:
-                failed += 1
+        for item, outcome in plugin.process(items, persist=not opts.pretend, plan=plan):
+            counts[outcome.action] += 1
+            counts["missing"] += outcome.missing
+            if outcome.action == "current":
+                continue
+            if outcome.action != "retagged":
+                progress.step(item.filepath.name)
+            if outcome.action == "failed":
                 if not opts.pretend:
                     item.store()
                 continue
             progress.close()
-            finish(item)
+            if opts.pretend:
+                ui.show_model_changes(item, before[item.id], fields=["genres", "mood"], always=True)
+                continue
+            if not opts.quiet:
+                ui.show_model_changes(item, before[item.id], fields=["genres", "mood"])
+            if write:
+                plugin.write_fields(item)
+            item.store()
+            touched.append(item)
     finally:
         progress.close()
-    skipped = len(items) - len(todo) - retagged - len(missing)
-    return Counts(len(todo) - failed, retagged, skipped, failed + len(missing), len(missing))
+    if not opts.pretend:  # an album's tracks share one set of genres and moods
+        for album_id in sorted({i.album_id for i in touched if i.album_id is not None}):
+            album = lib.get_album(album_id)
+            if album is None:
+                continue
+            for item in plugin.album_consensus(album, list(album.items())):
+                if write:
+                    plugin.write_fields(item)
+                item.store()
+    return Counts(counts["analysed"], counts["retagged"], counts["current"], counts["failed"], counts["missing"])
 
 
 def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -185,9 +151,15 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
                           help="report items without embeddings, orphans, stale models and the index state")  # fmt: skip
     cmd.parser.add_option("--fix", action="store_true", default=False,
                           help="repair what --check reports (analyse, delete orphans, rebuild the index)")  # fmt: skip
+    cmd.parser.add_option("--ray", metavar="ADDRESS", default=None,
+                          help="analyse on this Ray cluster (HOST:PORT of its head, or auto; docs/scale.md)")  # fmt: skip
+    cmd.parser.add_option("--adopt", metavar="CATALOGUE", default=None,
+                          help="take analyses of unchanged files from a catalogue (`mcbr analyze -o CATALOGUE`)")  # fmt: skip
 
     def func(lib: Library, opts: AnalyzeOptions, args: list[str]) -> None:
         opts.quiet = plugin.settings.quiet if opts.quiet is None else opts.quiet
+        if opts.ray or opts.adopt:
+            plugin.use_cluster(opts.ray, Path(opts.adopt).expanduser().resolve() if opts.adopt else None)
         if opts.check or opts.fix:
             check_library(plugin, lib, opts)
             return
@@ -257,19 +229,15 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
         if opts.pretend:
             ui.print_("mcbr: --pretend: nothing repaired")
             return
-        removed = engine.store.remove(report.orphans)
+        removed = engine.forget(report.orphans)
         for item_id, model_id in report.stale:
-            removed += engine.store.remove([item_id], model_id=model_id)
-        for item_id in report.absent:
-            item = items[item_id]
-            if item.get("mcbr_status") != "failed" or item.get("mcbr_error") != "file not found":
-                plugin.fail(item, "file not found")
-                item.store()
+            removed += engine.forget([item_id], model_id=model_id)
+        for item, _ in plugin.process([items[i] for i in report.absent], reanalyse=True):
+            item.store()  # failed: file not found
         todo = [items[i] for i in report.missing + report.changed]
         opts.force = True
         counts = analyze_items(plugin, lib, todo, opts) if todo else Counts(0, 0, 0, 0)
-        engine.neighbours.index(rebuild=True)
-        plugin.index_rebuilt()
+        engine.refresh_index(rebuild=True)
         ui.print_(
             f"mcbr: removed {removed} embeddings, analysed {counts.analysed} items ({counts.failed} failed), "
             "rebuilt the index" + (f"; missing files left as failed: {len(report.absent)}" if report.absent else "")
@@ -360,8 +328,8 @@ def ensure_embeddings(plugin: McbrPlugin, items: list[Item], query: str) -> None
             f"mcbr: {len(missing)} of the query's items have no embedding; run `beet mcbr {query}` first"
         )
     plugin.log.info("analysing {} item(s) without an embedding", len(missing))
-    for item, tags in plugin.analyze_items(missing):
-        if tags is not None and plugin.should_write():
+    for item, outcome in plugin.process(missing, reanalyse=True):
+        if outcome.status != "failed" and plugin.should_write():
             plugin.write_fields(item)
         item.store()
     if all(engine.store.row(i.id, engine.model_id) is None for i in items):

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 #: The beets field holding the predicted (or user's) moods, written as MOOD.
 MOOD_FIELD = "mood"
 
+#: The core's tag kinds -> the beets fields that hold them.
+KIND_FIELDS = {"genre": "genres", "mood": MOOD_FIELD}
+
 #: Tag field -> flexible attribute recording the values the plugin itself put there.
 OWN = {"genres": "mcbr_genres", MOOD_FIELD: "mcbr_moods"}
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from beets import config as beets_config
 from beets import ui
 
+from beetsplug.mcbr import settings as plugin_settings
 from beetsplug.mcbr.settings import user_error
 from beetsplug.mcbr.commands import ensure_embeddings
 from mcbr_core.errors import McbrError
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
 
     from beetsplug.mcbr import McbrPlugin
-    from mcbr_core.playlist.base import Playlist, PlaylistStrategy, Track
+    from mcbr_core.playlist.base import Constraints, Playlist, PlaylistStrategy, Track
     from mcbr_core.playlist.settings import PlaylistSettings
     from mcbr_core.store.index import IndexBackend
 
@@ -70,6 +70,8 @@ class PlaylistOptions(Protocol):
     extended: bool | None
     pretend: bool | None
     options: list[str] | None
+    mpd: bool | None
+    replace: bool | None
 
 
 def playlist_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -187,6 +189,20 @@ def playlist_command(plugin: McbrPlugin) -> ui.Subcommand:
     )
     add("--plain", action="store_false", dest="extended", help="paths only, no #EXTINF lines")
     add("-p", "--pretend", action="store_true", default=None, help="print the playlists; write no file")
+    add("--mpd", action="store_true", default=None, help="send the playlist to MPD's queue (appended)")
+    add(
+        "--append",
+        action="store_false",
+        dest="replace",
+        default=None,
+        help="add after MPD's queue (default of --mpd; implies --mpd)",
+    )
+    add(
+        "--replace",
+        action="store_true",
+        dest="replace",
+        help="put the playlist in place of MPD's queue and play it (implies --mpd)",
+    )
 
     def func(lib: Library, opts: PlaylistOptions, args: list[str]) -> None:
         if not args:
@@ -207,9 +223,7 @@ def playlist_command(plugin: McbrPlugin) -> ui.Subcommand:
 
 def load_settings(plugin: McbrPlugin) -> PlaylistSettings:
     """The ``mcbr.playlist`` section, validated (every source merged)."""
-    from mcbr_core.playlist.settings import PlaylistSettings
-
-    return PlaylistSettings.from_config(plugin.config["playlist"].flatten())
+    return plugin_settings.load_playlist(plugin.config)
 
 
 def _mode_options(
@@ -372,9 +386,7 @@ def run(
     plugin: McbrPlugin, lib: Library, mode: str, terms: list[str], opts: PlaylistOptions
 ) -> list[Playlist]:
     """Make the playlists of one command line, print and write them."""
-    from mcbr_core.playlist.base import PlaylistRequest
-    from mcbr_core.playlist.generate import get_strategy, make_playlists
-    from mcbr_core.playlist.space import Space
+    from mcbr_core.playlist.generate import get_strategy
 
     settings = load_settings(plugin)
     engine = plugin.engine
@@ -394,12 +406,6 @@ def run(
     if engine.store.count(engine.model_id) == 0:
         raise ui.UserError(f"mcbr: no track has an embedding of {engine.model_id} yet; run `beet mcbr` first")
     restrict = _pick(opts.restrict, settings.restrict)
-    allowed = None
-    if restrict:
-        restricted = list(lib.items(restrict))
-        known.add(restricted)
-        allowed = [i.id for i in restricted]
-        plugin.log.debug("{} track(s) match the restriction {!r}", len(allowed), restrict)
     duration = opts.duration
     count = (
         opts.count if opts.count is not None or duration is None else 0
@@ -414,21 +420,17 @@ def run(
         order=opts.order,
         seed=opts.seed,
     )
-    space = Space(
-        loader=lambda ids: engine.store.vectors(engine.model_id, ids),
-        tracks=known.tracks,
-        metric=engine.neighbours.metric,
-        allowed=allowed,
-        index=_LazyIndex(plugin),
-    )
-    request = PlaylistRequest(
-        seeds=tuple(tuple(i.id for i in items) for items in seeds),
-        space=space,
+    playlists = generate(
+        plugin,
+        lib,
+        strategy,
+        seeds,
+        labels=[" ".join(q) for q in queries],
         constraints=constraints,
         options=options,
-        labels=tuple(" ".join(q) for q in queries),
+        restrict=restrict,
+        known=known,
     )
-    playlists = [p for p in make_playlists(strategy, request) if p.item_ids]
     if not playlists:
         hint = f" matching {restrict!r}" if restrict else ""
         raise ui.UserError(f"mcbr: no track{hint} fits the playlist (see the caps, -n and --duration)")
@@ -443,6 +445,57 @@ def run(
             )
     output(plugin, lib, playlists, known, settings, opts)
     return playlists
+
+
+def generate(
+    plugin: McbrPlugin,
+    lib: Library,
+    strategy: PlaylistStrategy,
+    seeds: Sequence[Sequence[Item]],
+    *,
+    labels: Sequence[str],
+    constraints: Constraints,
+    options: dict[str, Any],
+    restrict: str,
+    known: _Library,
+    allowed_cache: dict[str, list[int]] | None = None,
+) -> list[Playlist]:
+    """The strategy's non-empty playlists for seed items, drawn from the tracks matching ``restrict``.
+
+    ``known`` collects the items met on the way (for the output); ``allowed_cache``
+    keeps the restriction's ids between calls with the same ``restrict``.
+    """
+    from mcbr_core.playlist.base import PlaylistRequest
+    from mcbr_core.playlist.generate import make_playlists
+    from mcbr_core.playlist.space import Space
+
+    engine = plugin.engine
+    allowed = None
+    if restrict:
+        if allowed_cache is not None and restrict in allowed_cache:
+            allowed = allowed_cache[restrict]
+        else:
+            restricted = list(lib.items(restrict))
+            known.add(restricted)
+            allowed = [i.id for i in restricted]
+            if allowed_cache is not None:
+                allowed_cache[restrict] = allowed
+            plugin.log.debug("{} track(s) match the restriction {!r}", len(allowed), restrict)
+    space = Space(
+        loader=lambda ids: engine.store.vectors(engine.model_id, ids),
+        tracks=known.tracks,
+        metric=engine.neighbours.metric,
+        allowed=allowed,
+        index=_LazyIndex(plugin),
+    )
+    request = PlaylistRequest(
+        seeds=tuple(tuple(i.id for i in items) for items in seeds),
+        space=space,
+        constraints=constraints,
+        options=options,
+        labels=tuple(labels),
+    )
+    return [p for p in make_playlists(strategy, request) if p.item_ids]
 
 
 # -- output --------------------------------------------------------------------------------
@@ -466,12 +519,9 @@ def playlist_dir(plugin: McbrPlugin, settings: PlaylistSettings, cli: str | None
     """The folder of ``--save``: ``--dir``, ``mcbr.playlist.dir``, or beets' playlist folders."""
     if cli:
         return Path(os.path.expanduser(cli))
-    if settings.dir:
-        return Path(plugin.config["playlist"]["dir"].as_filename())
-    for section in ("playlist", "smartplaylist"):
-        view = beets_config[section]["playlist_dir"]
-        if view.exists():
-            return Path(view.as_filename())
+    folder = plugin_settings.playlist_folder(plugin.config)
+    if folder is not None:
+        return folder
     raise ui.UserError(
         "mcbr: --save needs a playlist folder: set mcbr.playlist.dir (or playlist.playlist_dir)"
     )
@@ -514,7 +564,12 @@ def output(
         folder = playlist_dir(plugin, settings, opts.dir)
         for n, playlist_name in enumerate(names):
             files[n].append(folder / f"{file_name(playlist_name)}.{settings.extension}")
-    writes = any(files)
+    to_mpd = bool(getattr(opts, "mpd", None)) or getattr(opts, "replace", None) is not None
+    if to_mpd and len(playlists) > 1:
+        raise ui.UserError(
+            f"mcbr: --mpd sends one playlist; {len(playlists)} were made (--clusters 1, or -o to write them)"
+        )
+    writes = any(files) or to_mpd
     fmt = opts.format or settings.format
     for n, playlist in enumerate(playlists):
         tracks = known.tracks(playlist.item_ids)
@@ -549,3 +604,8 @@ def output(
             except OSError as exc:
                 raise ui.UserError(f"mcbr: cannot write {path}: {exc.strerror or exc}") from None
             ui.print_(f"mcbr: wrote {path} ({summary})")
+        if to_mpd:
+            from beetsplug.mcbr.mpd_command import send_to_mpd
+
+            paths = [tracks[i].path for i in playlist.item_ids if i in tracks]
+            send_to_mpd(plugin, paths, replace=bool(opts.replace), pretend=pretend)

@@ -9,14 +9,13 @@ command function.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import confuse
 from beets import ui
 
+from beetsplug.mcbr import settings
 from beetsplug.mcbr.fields import MOOD_FIELD, field_values, users_values
 from mcbr_core.errors import McbrError
 
@@ -90,16 +89,13 @@ def library_rows(items: list[Item], *, separator: str = "; ", include_predicted:
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in values or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ui.UserError(f"mcbr-train: {what} expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
+    """``KEY=VALUE`` options, values read as in the config (``mcbr_core.options``)."""
+    from mcbr_core.options import parse_options
+
+    try:
+        return parse_options(values or [], what=f"mcbr-train: {what}")
+    except McbrError as exc:
+        raise ui.UserError(str(exc)) from None
 
 
 class _PrintHandler(logging.Handler):
@@ -157,7 +153,7 @@ def train_command(plugin: McbrPlugin) -> ui.Subcommand:
     def func(lib: Library, opts: TrainOptions, args: list[str]) -> None:
         try:
             run_training(plugin, lib, opts, args)
-        except (McbrError, confuse.ConfigError) as exc:
+        except McbrError as exc:
             raise ui.UserError(f"mcbr-train: {exc}") from None
 
     cmd.func = func
@@ -169,35 +165,32 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
     from mcbr_core.training.datasets.builtin import load_dataset
     from mcbr_core.training.loop import CVResult, TrainConfig, run
 
-    conf = plugin.config["train"]
+    conf = settings.load_train(plugin.config)
 
-    def pick(value: Any, key: str, kind: type = str) -> Any:
-        return value if value is not None else conf[key].get(kind)
+    def pick(value: Any, key: str) -> Any:
+        return value if value is not None else getattr(conf, key)
 
     dataset_options = _pairs(opts.dataset_options, "--dataset-option")
     if opts.dataset:
         kind, root = opts.dataset[0], Path(opts.dataset[1]).expanduser()
         dataset = load_dataset(kind, root, **dataset_options)
-        max_seconds = pick(opts.max_seconds, "max_seconds", float) if kind == "library" else opts.max_seconds or 0.0
+        max_seconds = pick(opts.max_seconds, "max_seconds") if kind == "library" else opts.max_seconds or 0.0
     else:
         kind, root = "library", Path(lib.path.decode() if isinstance(lib.path, bytes) else lib.path)
-        separator = plugin.config["mood_separator"].as_str()
-        rows = library_rows(list(lib.items(args)), separator=separator, include_predicted=opts.include_predicted)
+        rows = library_rows(list(lib.items(args)), separator=conf.separator, include_predicted=opts.include_predicted)
         if not rows:
             raise ui.UserError("mcbr-train: no items with genres or moods of their own match the query")
-        dataset = load_dataset(kind, root, rows=rows, min_count=pick(opts.min_count, "min_count", int),
+        dataset = load_dataset(kind, root, rows=rows, min_count=pick(opts.min_count, "min_count"),
                                **dataset_options)  # fmt: skip
-        max_seconds = pick(opts.max_seconds, "max_seconds", float)
+        max_seconds = pick(opts.max_seconds, "max_seconds")
     ui.print_(dataset.summary())
-    out = Path(opts.out).expanduser() if opts.out else Path(conf["out"].get(confuse.Filename(in_app_dir=True)))
+    out = Path(opts.out).expanduser() if opts.out else conf.out
     task = pick(opts.task, "task")
     mode = pick(opts.mode, "mode")
     arch = pick(opts.arch, "arch")
-    seed = pick(opts.seed, "seed", int)
+    seed = pick(opts.seed, "seed")
     name = opts.name or f"{kind}-{task}-{arch if mode == 'net' else mode}-s{seed}"
-    device = opts.device or conf["device"].get(str)
-    if device == "auto":
-        device = plugin.config["device"].get(str)
+    device = opts.device or conf.device
     config = TrainConfig(
         task=task,
         mode=mode,
@@ -206,16 +199,16 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
         features=pick(opts.features, "features"),
         feature_options=_pairs(opts.feature_options, "--feature-option"),
         base_model=pick(opts.base_model, "base_model"),
-        epochs=pick(opts.epochs, "epochs", int),
-        batch_size=pick(opts.batch_size, "batch_size", int),
-        lr=pick(opts.lr, "lr", float),
-        patience=pick(opts.patience, "patience", int),
-        folds=pick(opts.folds, "folds", int),
+        epochs=pick(opts.epochs, "epochs"),
+        batch_size=pick(opts.batch_size, "batch_size"),
+        lr=pick(opts.lr, "lr"),
+        patience=pick(opts.patience, "patience"),
+        folds=pick(opts.folds, "folds"),
         seed=seed,
         device=device,
-        num_workers=pick(opts.workers, "workers", int),
+        num_workers=pick(opts.workers, "workers"),
         max_seconds=max_seconds or 0.0,
-        cache_dir=conf["cache"].as_str() or "",
+        cache_dir=conf.cache,
         run_dir=str(out / name),
         name=name,
         dataset={"kind": kind, "root": str(root), "options": {k: v for k, v in dataset_options.items()}},

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mcbr_core.config_keys import check_keys
-from mcbr_core.errors import ConfigError, McbrError, PluginError
+from mcbr_core.errors import McbrError, PluginError
 from mcbr_core.playlist.base import Playlist, PlaylistRequest, PlaylistStrategy
 from mcbr_core.playlist.constraints import Transitions, enforce, tour
 

@@ -43,7 +43,7 @@ class TestConfigErrors(McbrHelper):
             self.run_command("mcbr")
 
     def test_canonical_holds_the_users_own_names(self) -> None:
-        self.reload(canonical={"Prog": "Progressive Rock"})
+        self.reload(renames={"Prog": "Progressive Rock"}, aliases={"prog rock": ["prog"]})
         self.make_track("hi", freq=HIGH)
         self.import_singletons()
         assert "analysed" in self.run_with_output("mcbr", "-f")
@@ -53,7 +53,7 @@ class TestMoodField(McbrHelper):
     def test_an_item_without_mood_formats_as_empty(self) -> None:
         self.make_track("hi", freq=HIGH)
         self.make_track("none", freq=HIGH)
-        self.config["mcbr"]["mood"] = {"threshold": 1.0, "count": 1}  # no mood passes the floor
+        self.config["mcbr"]["mood"] = {"count": 0}  # moods off
         self.import_singletons()
         out = self.run_with_output("ls", "-f", "[$title|$mood]")
         assert sorted(out.split()) == ["[hi|]", "[none|]"]

@@ -115,3 +115,32 @@ class TestNoTagLoss(McbrHelper):
         # a missing file is a failure every run (never "up to date") until it is back or removed
         assert "skipped 0 up to date, 1 failed (1 file missing)" in self.run_with_output("mcbr")
         assert "1 failed" in self.run_with_output("mcbr", "-f")
+
+
+class TestId3v23RoundTrip(McbrHelper):
+    def test_joined_genres_read_back_from_id3v23_stay_the_plugins(self) -> None:
+        from beetsplug.mcbr.train_command import library_rows
+
+        self.config["id3v23"] = True
+        self.config["mcbr"]["genre"] = {"threshold": 0.0, "count": 2}
+        path = self.make_track("hi", freq=HIGH)
+        mediafile.MediaFile(str(path), id3v23=True).save()  # an ID3v2.3 file (it keeps its version)
+        self.import_singletons()
+        item = self.lib.items("title:hi").get()
+        assert item.genres == ["Rock", "Jazz"]
+        assert mediafile.MediaFile(str(item.filepath)).genres == ["Rock/Jazz"]  # one TCON value in v2.3
+        stat = item.filepath.stat()
+        os.utime(item.filepath, (stat.st_atime, stat.st_mtime + 10))  # changed by another tool: update reads it
+        self.run_command("update")
+        item = self.lib.items("title:hi").get()
+        assert item.genres == ["Rock/Jazz"]  # what beets reads back
+        assert library_rows([item]) == []  # not a user label
+        self.run_with_output("mcbr", "-f")  # refreshed as the plugin's own value, no force needed
+        assert self.lib.items("title:hi").get().genres == ["Rock", "Jazz"]
+
+    def test_a_users_joined_value_stays_the_users(self) -> None:
+        self.config["id3v23"] = True
+        path = self.make_track("hi", freq=HIGH, genres=["Pop/Rock"])
+        mediafile.MediaFile(str(path), id3v23=True).save()
+        self.import_singletons()
+        assert self.lib.items("title:hi").get().genres == ["Pop/Rock"]

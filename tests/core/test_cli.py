@@ -153,7 +153,7 @@ def test_models_lists_tasks_and_defaults() -> None:
 
 def test_datasets_lists_and_summarises(setup: tuple[Path, Path]) -> None:
     data, _ = setup
-    assert invoke("datasets").split() == ["fma", "gtzan", "webapi", "emotify", "4q", "library"]
+    assert invoke("datasets").split() == ["fma", "gtzan", "webapi", "emotify", "4q", "mirex", "mcbr-tags", "library"]
     text = invoke("datasets", "library", data, "-O", "min_count=1")
     assert "24 clips" in text and "genres: 24 clips, 4 labels, multi-label (genre)" in text
 

@@ -338,7 +338,7 @@ def test_library_rows_and_csv(tmp_path: Path) -> None:
 
 def test_every_dataset_is_registered_through_the_hook() -> None:
     names = Plugins(entry_points=False).registry("dataset").names()
-    assert names == ["fma", "gtzan", "webapi", "emotify", "4q", "library"]
+    assert names == ["fma", "gtzan", "webapi", "emotify", "4q", "mirex", "mcbr-tags", "library"]
 
 
 def test_grouped_folds_keep_artists_together_and_stratify() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from mcbr_core.errors import ConfigError
 from mcbr_core.settings import AnalysisSettings, KindSettings, TagSettings, from_mapping
+from mcbr_core.genres import GenreRules, compile_aliases, flatten_tree
 from mcbr_core.tagging import (
     canonical,
     choose,
@@ -36,11 +37,49 @@ def test_spelling_whitelist_and_user_names() -> None:
     scored = scored_labels(SCORES, KINDS)
     settings = TagSettings(
         genre=KindSettings(threshold=0.2, count=5),
-        canonical={"Electronica": "Electronic", "rock": ""},  # merge one, drop one
-        whitelist=("electronic", "R&B"),
+        renames={"Electronica": "Electronic", "rock": ""},  # merge one, drop one
+        genres=GenreRules(
+            whitelist=frozenset({"electronic", "r&b"}), aliases=compile_aliases({"r&b": [r"r(hythm)?[ &n/]*b(lues)?"]})
+        ),
     )
     assert choose(scored, "genre", settings) == ["Electronic", "R&B"]
     assert canonical("Hip-Hop") == "Hip Hop" and canonical("indie rock") == "Indie Rock"
+    assert canonical("drum and bass") == "Drum and Bass"
+
+
+TREE = flatten_tree([{"rock": [{"heavy metal": ["death metal", "doom metal"]}, "punk rock"]}, {"electronic": [
+    {"drum and bass": ["jungle"]}, "house"]}, "jazz"])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("labels", "rules", "count", "expected"),
+    [
+        (["death metal"], GenreRules(branches=TREE), 2, ["rock"]),  # no whitelist: the oldest ancestor only
+        (["death metal"], GenreRules(branches=TREE, whitelist=frozenset({"rock", "heavy metal"})), 2,
+         ["heavy metal", "rock"]),  # parents that pass the whitelist; death metal does not
+        (["jazz", "death metal"], GenreRules(branches=TREE, whitelist=frozenset({"jazz", "rock", "death metal"})),
+         1, ["jazz"]),
+        (["rock", "death metal"], GenreRules(branches=TREE, prefer_specific=True), 3, ["rock"]),  # roots only
+        (["rock", "jungle"], GenreRules(branches=TREE, canonical=False, prefer_specific=True), 3, ["jungle", "rock"]),
+        (["Hip-Hop"], GenreRules(aliases=compile_aliases({r"\1 \2": [r"(hip)[ -]*(hop)"]})), 1, ["hip hop"]),
+    ],
+)  # fmt: skip
+def test_genre_rules_follow_lastgenre(labels: list[str], rules: GenreRules, count: int, expected: list[str]) -> None:
+    assert rules.resolve(labels, count) == expected
+
+
+def test_the_best_label_is_always_written_unless_below_the_floor() -> None:
+    scored = scored_labels({"genre": {"Jazz": 0.2, "Rock": 0.1}, "mood": {"Calm": 0.05}}, {})
+    settings = TagSettings(genre=KindSettings(threshold=0.5, count=2), mood=KindSettings(threshold=0.5, count=2))
+    assert choose(scored, "genre", settings) == ["Jazz"] and choose(scored, "mood", settings) == ["Calm"]
+    floored = TagSettings(mood=KindSettings(threshold=0.5, count=2, floor=0.1))
+    assert choose(scored, "mood", floored) == []
+
+
+def test_a_whitelist_that_drops_every_label_falls_back_to_the_family() -> None:
+    scored = scored_labels({"genre": {"death metal": 0.9}}, {})
+    rules = GenreRules(branches=TREE, whitelist=frozenset({"rock", "jazz"}), canonical=False)
+    assert choose(scored, "genre", TagSettings(genres=rules)) == ["Rock"]
 
 
 def test_heads_named_genre_and_mood_need_no_kind_map() -> None:

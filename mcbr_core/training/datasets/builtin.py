@@ -48,6 +48,20 @@ def fourq(root: Path, **options: Any) -> Dataset:
     return load_fourq(Path(root), **options)
 
 
+def mirex(root: Path, **options: Any) -> Dataset:
+    """The MIREX-like mood set (no options)."""
+    from mcbr_core.training.datasets.mirex import load_mirex
+
+    return load_mirex(Path(root), **options)
+
+
+def tags(root: Path, **options: Any) -> Dataset:
+    """4Q, Emotify, the MIREX-like set and GTZAN on the plugin's genre and mood vocabularies (``poprock``)."""
+    from mcbr_core.training.datasets.tags import load_tags
+
+    return load_tags(Path(root), **options)
+
+
 def library(root: Path, **options: Any) -> Dataset:
     """A labelled library (``rows``, ``min_count``)."""
     from mcbr_core.training.datasets.library import load_library
@@ -63,6 +77,8 @@ def register_datasets(register: Register) -> None:
     register("webapi", webapi)
     register("emotify", emotify)
     register("4q", fourq)
+    register("mirex", mirex)
+    register("mcbr-tags", tags)
     register("library", library)
 
 
