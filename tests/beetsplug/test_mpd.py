@@ -234,7 +234,7 @@ class MpdHelper(PluginMixin, ImportHelper):
         def serve() -> None:
             try:
                 run.serve(stopper)
-            except BaseException as exc:  # noqa: BLE001 - handed to the test
+            except BaseException as exc:  # handed to the test
                 errors.append(exc)
 
         thread = threading.Thread(target=serve, daemon=True)
@@ -318,7 +318,10 @@ class TestDj(MpdHelper):
             self.server.start()
             self.mpd = self.server.client()
             assert len(self.queue()) == 3  # MPD restored its queue from the state file (new song ids)
-            wait_for(lambda: any("reconnected to MPD" in r.getMessage() for r in caplog.records), what="reconnected")
+            wait_for(
+                lambda: any("reconnected to MPD" in r.getMessage() for r in caplog.records),
+                what="reconnected",
+            )
             self.mpd.deleteid(self.mpd.playlistinfo()[-1]["id"])  # the listener takes the DJ's last one out
             wait_for(lambda: len(self.ahead()) == 2 and run.dj.queued == 3, what="refilled after the restart")
             time.sleep(0.3)
