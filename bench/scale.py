@@ -54,7 +54,9 @@ def timed(pool, files: list[Path], store) -> tuple[float, int]:
     return len(files) / (time.perf_counter() - t), failed
 
 
-def row_bytes(folder: Path, rows: int, dim: int, path_len: int, scores: dict[str, dict[str, float]]) -> dict[str, float]:
+def row_bytes(
+    folder: Path, rows: int, dim: int, path_len: int, scores: dict[str, dict[str, float]]
+) -> dict[str, float]:
     """Bytes per row of a library store and of a catalogue of ``rows`` rows (file size / rows), and seconds per row."""
     import numpy as np
 
@@ -90,7 +92,9 @@ def row_bytes(folder: Path, rows: int, dim: int, path_len: int, scores: dict[str
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dir", type=Path, nargs="?", default=ROOT.parent / "shared" / "data")
     parser.add_argument("--tracks", type=int, default=12, help="full-length tracks to make and analyse")
     parser.add_argument("--model", default="msd-musicnn")

@@ -22,9 +22,7 @@ from mcbr_core.settings import AnalysisSettings, PoolSettings, RaySettings
 log = logging.getLogger(__name__)
 
 #: Suffixes analysed when no decoder claims more (those the decoders prefer are added).
-AUDIO_SUFFIXES = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav", ".aif", ".aiff", ".wma", ".ape", ".wv"}
-)
+AUDIO_SUFFIXES = frozenset(".mp3 .flac .ogg .oga .opus .m4a .mp4 .aac .wav .aif .aiff .wma .ape .wv".split())
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,9 @@ class FolderResult:
     seconds: float = 0.0
 
 
-def audio_files(folder: Path, *, recursive: bool = True, suffixes: frozenset[str] = AUDIO_SUFFIXES) -> list[Path]:
+def audio_files(
+    folder: Path, *, recursive: bool = True, suffixes: frozenset[str] = AUDIO_SUFFIXES
+) -> list[Path]:
     """Audio files under ``folder`` (by suffix), sorted, as absolute paths."""
     folder = folder.resolve()
     pattern = "**/*" if recursive else "*"
@@ -186,6 +186,11 @@ class AdoptingPool:
             self.catalogue, files, model_id=self.model_id, feature_version=self.feature_version
         )  # fmt: skip
         if adopted:
-            log.info("%d of %d files adopt their analysis from the catalogue %s", len(adopted), len(jobs), self.catalogue)
+            log.info(
+                "%d of %d files adopt their analysis from the catalogue %s",
+                len(adopted),
+                len(jobs),
+                self.catalogue,
+            )
         yield from adopted.items()
         yield from self.inner.analyze((key, path) for key, path in jobs if key not in adopted)

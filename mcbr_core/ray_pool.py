@@ -154,7 +154,12 @@ class RayAnalysisPool:
     """
 
     def __init__(
-        self, settings: AnalysisSettings, pool: PoolSettings, ray: RaySettings, *, base_dir: Path | None = None
+        self,
+        settings: AnalysisSettings,
+        pool: PoolSettings,
+        ray: RaySettings,
+        *,
+        base_dir: Path | None = None,
     ) -> None:
         if not ray.address:
             raise McbrError("a Ray pool needs the cluster's address (mcbr.ray.address or --ray)")
@@ -192,8 +197,10 @@ class RayAnalysisPool:
                     logging_level=logging.WARNING,
                     **kwargs,
                 )
-            except Exception as exc:  # noqa: BLE001 - ConnectionError, ValueError...: one line, not a traceback
-                raise McbrError(f"cannot connect to the Ray cluster at {self.ray_settings.address}: {exc}") from None
+            except Exception as exc:  # ConnectionError, ValueError...: one line, not a traceback
+                raise McbrError(
+                    f"cannot connect to the Ray cluster at {self.ray_settings.address}: {exc}"
+                ) from None
             self._connected = True
             _quiet_cluster_messages()
         self._ray = ray
@@ -245,7 +252,7 @@ class RayAnalysisPool:
         for ref in list(self._pending):
             try:
                 self._ray.cancel(ref, force=True)
-            except Exception as exc:  # noqa: BLE001 - a finished or lost task: nothing to cancel
+            except Exception as exc:  # a finished or lost task: nothing to cancel
                 log.debug("cannot cancel a Ray task: %s", exc)
         self._pending.clear()
 
@@ -292,7 +299,7 @@ class RayAnalysisPool:
                             f"analysis cannot run on the Ray cluster: {_cause(exc)} (are beets-mcbr and the "
                             "extra_plugins modules installed on the workers? see mcbr.ray.runtime_env)"
                         ) from None
-                    except Exception as exc:  # noqa: BLE001 - its worker died twice: split the batch, or fail the file
+                    except Exception as exc:  # its worker died twice: split the batch, or fail the file
                         if len(batch) > 1:
                             log.warning("a Ray task of %d files failed twice (%s); trying them one by one",
                                         len(batch), type(exc).__name__)  # fmt: skip
@@ -310,4 +317,3 @@ class RayAnalysisPool:
                             yield key, replace(result, path=path)  # the host's path, not the worker's
         finally:
             self._cancel()
-

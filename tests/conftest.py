@@ -40,7 +40,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     cluster.toy_model = make_toy_model(folder / "toy.safetensors")
     try:
         cluster.add_node()
-        ray.init(address=cluster.address, namespace="mcbr-tests", log_to_driver=False, logging_level="WARNING")
+        ray.init(
+            address=cluster.address, namespace="mcbr-tests", log_to_driver=False, logging_level="WARNING"
+        )
         cluster.wait_for_cpus(2)
         yield cluster
     finally:

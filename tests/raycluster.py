@@ -56,7 +56,9 @@ class LocalCluster:
         self.nodes = 0
         self.env = dict(os.environ)
         pythonpath = [str(ROOT), *filter(None, self.env.get("PYTHONPATH", "").split(os.pathsep))]
-        self.env.update({MARKER: self.token, "PYTHONPATH": os.pathsep.join(pythonpath), "RAY_USAGE_STATS_ENABLED": "0"})
+        self.env.update(
+            {MARKER: self.token, "PYTHONPATH": os.pathsep.join(pythonpath), "RAY_USAGE_STATS_ENABLED": "0"}
+        )
 
     def _node_ports(self) -> list[str]:
         return [
@@ -67,7 +69,11 @@ class LocalCluster:
         ]
 
     def _ray_start(self, *args: str) -> None:
-        common = ["--node-ip-address=127.0.0.1", f"--object-store-memory={self.object_store}", "--disable-usage-stats"]
+        common = [
+            "--node-ip-address=127.0.0.1",
+            f"--object-store-memory={self.object_store}",
+            "--disable-usage-stats",
+        ]
         out = subprocess.run(
             [str(RAY), "start", *args, *common, *self._node_ports()],
             env=self.env,
@@ -104,7 +110,9 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while ray.cluster_resources().get("CPU", 0) < cpus:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the cluster has {ray.cluster_resources().get('CPU', 0)} CPUs, not {cpus}")
+                raise RuntimeError(
+                    f"the cluster has {ray.cluster_resources().get('CPU', 0)} CPUs, not {cpus}"
+                )
             time.sleep(0.2)
 
     def processes(self) -> list[int]:

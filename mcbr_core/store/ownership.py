@@ -99,7 +99,9 @@ def adopt(legacy: Path, store: EmbeddingStore, items: Mapping[int, bytes], libra
             path = items.get(row.item_id)
             if path is None:
                 continue  # an item this library does not have: never copied
-            (matched if row.path is not None and os.fsencode(row.path) == path else mismatched).add(row.item_id)
+            (matched if row.path is not None and os.fsencode(row.path) == path else mismatched).add(
+                row.item_id
+            )
         if mismatched:
             return Adoption(0, f"{len(mismatched)} of its rows name other files than this library's items")
         if not matched:

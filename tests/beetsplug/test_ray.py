@@ -32,7 +32,8 @@ class RayHelper(McbrHelper):
         reset_plugins(None)
         self.cluster = self.request.getfixturevalue("ray_cluster")
         mcbr = self.config["mcbr"]
-        mcbr["model"] = str(self.cluster.toy_model)  # one model for every Ray test: workers keep their process
+        # one model for every Ray test: the workers keep their analysis process from test to test
+        mcbr["model"] = str(self.cluster.toy_model)
         mcbr["extra_plugins"] = ["tests.raytoy"]
         mcbr["decoders"] = ["raytoy", "soundfile"]
         mcbr["device"] = "cpu"
@@ -58,7 +59,9 @@ class RayHelper(McbrHelper):
 @pytest.mark.slow
 class TestRay(RayHelper):
     def test_beet_mcbr_on_a_cluster_matches_a_local_run_when_a_worker_dies(self) -> None:
-        self.add_tracks(("hi", HIGH), ("lo", LOW), ("hi2", HIGH + 200), ("raykillonce", LOW + 100), ("raykill", HIGH))
+        self.add_tracks(
+            ("hi", HIGH), ("lo", LOW), ("hi2", HIGH + 200), ("raykillonce", LOW + 100), ("raykill", HIGH)
+        )
         assert "analysed 5, skipped 0 up to date, 0 failed" in self.run_with_output("mcbr", "-W")
         local_rows = self.store_rows()
         local_tags = {i.title: (list(i.genres), i["mood"]) for i in self.lib.items()}
@@ -87,7 +90,10 @@ class TestRay(RayHelper):
         self.make_track("hi-mark", freq=HIGH, fmt="wav")
         self.make_track("lo-mark", freq=LOW, fmt="wav")
         self.import_singletons()
-        assert sorted(p.name for p in self.import_path.glob("*.ray")) == ["hi-mark.wav.ray", "lo-mark.wav.ray"]
+        assert sorted(p.name for p in self.import_path.glob("*.ray")) == [
+            "hi-mark.wav.ray",
+            "lo-mark.wav.ray",
+        ]
         assert self.file_tags("hi-mark").genres == ["Rock"] and self.file_tags("lo-mark").genres == ["Jazz"]
         assert all(i["mcbr_status"] == "ok" for i in self.lib.items())
         assert len(self.store_rows()) == 2
@@ -123,7 +129,10 @@ class TestAdopt(RayHelper):
         rows = db.execute("SELECT e.item_id, a.scores FROM embeddings e JOIN analyses a USING (item_id) "
                           "WHERE CAST(e.path AS TEXT) LIKE ?", (f"%/{swap}.wav",)).fetchall()  # fmt: skip
         ((item_id, scores),) = rows
-        scores = {head: dict(zip(s, reversed(list(s.values())), strict=True)) for head, s in json.loads(scores).items()}
+        scores = {
+            head: dict(zip(s, reversed(list(s.values())), strict=True))
+            for head, s in json.loads(scores).items()
+        }
         with db:
             db.execute("UPDATE analyses SET scores=? WHERE item_id=?", (json.dumps(scores), item_id))
         db.close()
@@ -177,14 +186,15 @@ def test_ctrl_c_cancels_the_cluster_tasks_and_leaves_a_consistent_store(ray_clus
     from tests.scenarios import beet_process, consistency, make_library, store_rows
 
     folder = make_library(tmp_path / "lib", 6)
-    config = (folder / "config.yaml").read_text().replace("extra_plugins: [tests.faulty]", f"""extra_plugins: [tests.raytoy]
+    settings = """extra_plugins: [tests.raytoy]
   decoders: [raytoy, soundfile]
   device: cpu
   timeout: 30
   memory_mb: 0
   ray:
     batch_size: 1
-    runtime_env: {{env_vars: {{MCBR_RAYTOY_SLEEP: "1.5"}}}}""")  # each file takes 1.5 s more on the cluster
+    runtime_env: {env_vars: {MCBR_RAYTOY_SLEEP: "1.5"}}"""  # each file takes 1.5 s more on the cluster
+    config = (folder / "config.yaml").read_text().replace("extra_plugins: [tests.faulty]", settings)
     (folder / "config.yaml").write_text(config)
     proc = beet_process(folder, "mcbr", "--ray", ray_cluster.address)
     deadline = time.monotonic() + 240

@@ -110,14 +110,21 @@ def test_a_cluster_gives_the_local_results_and_a_dead_worker_costs_only_its_file
         np.testing.assert_array_equal(got[name].embedding, expected[name].embedding)
         assert got[name].scores == expected[name].scores
     # it kills its worker on every try: its batch failed twice, was split, and only it failed, with the reason
-    assert isinstance(got["raykill"], AnalysisFailed) and "Ray worker analysing it died" in str(got["raykill"])
+    assert isinstance(got["raykill"], AnalysisFailed) and "Ray worker analysing it died" in str(
+        got["raykill"]
+    )
     assert not isinstance(expected["raykill"], Exception)  # (a local run analyses it)
     # a bad input fails inside the task by the local pool's rules, with the reason a local run gives
-    assert isinstance(got["crash"], AnalysisFailed) and str(got["crash"]) == "the analysis worker crashed (signal 6)"
+    assert (
+        isinstance(got["crash"], AnalysisFailed)
+        and str(got["crash"]) == "the analysis worker crashed (signal 6)"
+    )
 
 
 @pytest.mark.slow
-def test_closing_the_run_cancels_the_cluster_tasks(ray_cluster, tmp_path: Path, settings: AnalysisSettings) -> None:
+def test_closing_the_run_cancels_the_cluster_tasks(
+    ray_cluster, tmp_path: Path, settings: AnalysisSettings
+) -> None:
     import ray
 
     jobs = tracks(tmp_path, "x", *(f"sleep{i}" for i in range(6)))
@@ -164,7 +171,9 @@ def test_mcbr_analyze_writes_the_same_catalogue_on_a_cluster_and_locally(ray_clu
     assert "analysed 3 " in out.stdout
     local = [*args, "-o", str(tmp_path / "local.db"), "--workers", "0"]
     assert "analysed 3 " in CliRunner().invoke(main, local, catch_exceptions=False).output
-    assert "analysed 0 " in CliRunner().invoke(main, local, catch_exceptions=False).output  # nothing new to do
+    assert (
+        "analysed 0 " in CliRunner().invoke(main, local, catch_exceptions=False).output
+    )  # nothing new to do
     paths = [str(p).encode() for _, p in jobs]
     with Catalogue(tmp_path / "ray.db") as a, Catalogue(tmp_path / "local.db") as b:
         ra, rb = a.lookup(paths, "toy-1"), b.lookup(paths, "toy-1")
