@@ -35,7 +35,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core each: a shared machine
     os.environ.setdefault(_var, "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,9 +69,17 @@ class FusionPartSource:
 
     def key(self) -> dict:
         b = self.backend
-        return {"source": "fusion-part", "part_id": self.part.backend.model_id, "sr": b.sample_rate,
-                "patch_frames": b.patch_frames, "patch_hop": b.patch_hop, "feature_version": b.feature_version,
-                "part_feature_version": self.part.backend.feature_version, "max_patches": 16, "window_patches": 4}
+        return {
+            "source": "fusion-part",
+            "part_id": self.part.backend.model_id,
+            "sr": b.sample_rate,
+            "patch_frames": b.patch_frames,
+            "patch_hop": b.patch_hop,
+            "feature_version": b.feature_version,
+            "part_feature_version": self.part.backend.feature_version,
+            "max_patches": 16,
+            "window_patches": 4,
+        }
 
     def compute(self, path: Path) -> np.ndarray:
         patches, _, _ = self.analyzer.features(path)
@@ -104,7 +112,9 @@ def model_ref(name: str) -> str:
     return str(WON_DIR / f"{name}.safetensors")
 
 
-def embed(data: Path, models: list[str], datasets: list[str], threads: int, shard: tuple[int, int] = (0, 1)) -> None:
+def embed(
+    data: Path, models: list[str], datasets: list[str], threads: int, shard: tuple[int, int] = (0, 1)
+) -> None:
     import torch
 
     from mcbr_core.training.cache import EmbeddingSource, FeatureCache
@@ -123,7 +133,7 @@ def embed(data: Path, models: list[str], datasets: list[str], threads: int, shar
             t0 = time.perf_counter()
             done = [0]
 
-            def progress(i: int, n: int, t0: float = t0, kind: str = kind) -> None:
+            def progress(i: int, n: int, t0: float = t0, kind: str = kind, done=done, name=name) -> None:
                 done[0] = n
                 if i % 25 == 0 or i == n:
                     print(f"  {name} {kind}: {i}/{n} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -225,10 +235,10 @@ class Vectors:
         Clips the cache holds.
     """
 
-    def __init__(self, emb, probs, tags, ok):  # noqa: ANN001
+    def __init__(self, emb, probs, tags, ok):
         self.emb, self.probs, self.tags, self.ok = emb, probs, list(tags), ok
 
-    def tag(self, name: str):  # noqa: ANN201
+    def tag(self, name: str):
         return self.probs[:, self.tags.index(name)]
 
 
@@ -255,7 +265,7 @@ class _Key:
         return self._key
 
 
-def _tag_layer(model: str):  # noqa: ANN202
+def _tag_layer(model: str):
     """(model id, W (K, D), b (K,), tags) of a model's output layer (linear on its embedding)."""
     from mcbr_core.models.checkpoint import load_model, read_card
 
@@ -265,13 +275,15 @@ def _tag_layer(model: str):  # noqa: ANN202
     path = resolve_model(path)
     card = read_card(path)
     tensors, _ = load_model(path)
-    name = {"musicnn": "out", "efficientat-mobilenetv3": "classifier.5"}.get(card["architecture"]["family"], "dense")
+    name = {"musicnn": "out", "efficientat-mobilenetv3": "classifier.5"}.get(
+        card["architecture"]["family"], "dense"
+    )
     W, b = tensors[f"{name}.weight"].numpy(), tensors[f"{name}.bias"].numpy()
     ((_, tags),) = card["heads"].items()
     return card["id"], W.astype(np.float64), b.astype(np.float64), tags
 
 
-def load_vectors(model: str, ds, *, folder: Path | None = None, tag_model: str | None = None) -> Vectors:  # noqa: ANN001
+def load_vectors(model: str, ds, *, folder: Path | None = None, tag_model: str | None = None) -> Vectors:
     """Every clip's clip embedding and clip tag probabilities (means over its patches) from the cache."""
     from mcbr_core.training.cache import FeatureCache
     from mcbr_core.training.datasets.base import Clip
@@ -298,10 +310,14 @@ def load_vectors(model: str, ds, *, folder: Path | None = None, tag_model: str |
 # -- the protocol: 5 artist-disjoint folds, fold f tests, f + 1 chooses C, refit on train + val ----------------------
 
 
-def _fit_predict(X, Y, train, test, *, multilabel, C):  # noqa: ANN001, ANN202
+HEAD = {"kind": "logreg"}  # "mlp": a small MLP instead (C then stands for 1 / alpha)
+
+
+def _fit_predict(X, Y, train, test, *, multilabel, C):
     """Standardise on ``train``, fit L2 logistic regression, predict ``test``: (n_test, K) probabilities.
 
     scikit-learn's lbfgs, one binary fit per label for ``multilabel``, as the loop's ``head`` mode fits.
+    With ``HEAD["kind"] == "mlp"``: one hidden layer of 256 ReLUs (``alpha = 1 / C``), Adam, early stopping.
     """
     import warnings
 
@@ -311,6 +327,21 @@ def _fit_predict(X, Y, train, test, *, multilabel, C):  # noqa: ANN001, ANN202
     Xt, Xs = (X[train] - mu) / sd, (X[test] - mu) / sd
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if HEAD["kind"] == "mlp":
+            from sklearn.neural_network import MLPClassifier
+
+            mlp = MLPClassifier((256,), alpha=1.0 / C, max_iter=300, early_stopping=True, random_state=0)
+            y = Y[train]
+            if multilabel:
+                keep = (y.sum(0) > 0) & (y.sum(0) < len(y))
+                mlp.fit(Xt, y[:, keep])
+                P = np.tile(y.mean(0), (len(test), 1))
+                P[:, keep] = mlp.predict_proba(Xs)
+                return P
+            mlp.fit(Xt, y)
+            P = np.zeros((len(test), int(Y.max()) + 1))
+            P[:, mlp.classes_] = mlp.predict_proba(Xs)
+            return P
         if multilabel:
             P = np.zeros((len(test), Y.shape[1]))
             for k in range(Y.shape[1]):
@@ -326,7 +357,7 @@ def _fit_predict(X, Y, train, test, *, multilabel, C):  # noqa: ANN001, ANN202
         return P
 
 
-def _score(Y, P, multilabel):  # noqa: ANN001, ANN202
+def _score(Y, P, multilabel):
     """Validation score: macro ROC-AUC (multi-label, over labels present) or macro-F1 (single-label)."""
     from sklearn.metrics import f1_score, roc_auc_score
 
@@ -338,7 +369,7 @@ def _score(Y, P, multilabel):  # noqa: ANN001, ANN202
     return float(f1_score(Y, P.argmax(1), average="macro"))
 
 
-def folds_of(ds, idx, Y):  # noqa: ANN001, ANN201
+def folds_of(ds, idx, Y):
     """The project's artist-disjoint folds (``grouped_folds``, seed 0) over the clips ``idx``."""
     from mcbr_core.training.splits import group_key, grouped_folds
 
@@ -347,7 +378,7 @@ def folds_of(ds, idx, Y):  # noqa: ANN001, ANN201
     return grouped_folds(groups, T, 5, seed=0)
 
 
-def cross_val(X, Y, folds, *, multilabel, zero=None):  # noqa: ANN001, ANN201
+def cross_val(X, Y, folds, *, multilabel, zero=None, grid=None):
     """Out-of-fold probabilities ``(n, K)`` under the protocol, and the C (and late-fusion weight) per fold.
 
     ``zero`` [shape=(n, K)]: a tagger's zero-shot scores, fused late in logit space
@@ -360,9 +391,9 @@ def cross_val(X, Y, folds, *, multilabel, zero=None):  # noqa: ANN001, ANN201
         train, val, test = (np.flatnonzero((folds != f) & (folds != v)), np.flatnonzero(folds == v),
                             np.flatnonzero(folds == f))  # fmt: skip
         best = (-1.0, None, 0.0)
-        for C in C_GRID:
+        for C in grid or C_GRID:
             Pv = _fit_predict(X, Y, train, val, multilabel=multilabel, C=C)
-            for w in (W_GRID if zero is not None else (0.0,)):
+            for w in W_GRID if zero is not None else (0.0,):
                 score = _score(Y[val], _late(Pv, zero[val], w) if w else Pv, multilabel)
                 if score > best[0] + 1e-9:
                     best = (score, C, w)
@@ -374,16 +405,16 @@ def cross_val(X, Y, folds, *, multilabel, zero=None):  # noqa: ANN001, ANN201
     return P, chosen
 
 
-def _logit(p):  # noqa: ANN001, ANN202
+def _logit(p):
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
 
 
-def _late(P, Z, w):  # noqa: ANN001, ANN202
+def _late(P, Z, w):
     return 1 / (1 + np.exp(-(_logit(P) + w * _logit(Z))))
 
 
-def per_fold(folds, fn):  # noqa: ANN001, ANN201
+def per_fold(folds, fn):
     """Mean and std over the 5 test folds of ``fn(test_indices)``."""
     vals = [fn(np.flatnonzero(folds == f)) for f in range(5)]
     return float(np.mean(vals)), float(np.std(vals))
@@ -486,14 +517,18 @@ class Study:
             truth = np.array([self.ds.clips[i].labels["genres"][0] for i in idx])
             pred = np.array(g)[np.array(four)[Pn[:, four].argmax(1)]]
             ok = pred == truth
-            out["acc_emotify"] = per_fold(folds, lambda te: ok[te][ise[te]].mean() if ise[te].any() else np.nan)
+            out["acc_emotify"] = per_fold(
+                folds, lambda te: ok[te][ise[te]].mean() if ise[te].any() else np.nan
+            )
             pr = np.isin(truth, ("pop", "rock"))
             pr_pred = np.where(Pn[:, g.index("rock")] > Pn[:, g.index("pop")], "rock", "pop")
-            out["poprock_emotify"] = per_fold(folds, lambda te: (pr_pred[te] == truth[te])[pr[te] & ise[te]].mean())
+            out["poprock_emotify"] = per_fold(
+                folds, lambda te: (pr_pred[te] == truth[te])[pr[te] & ise[te]].mean()
+            )
         return out
 
 
-def _fmt(v) -> str:  # noqa: ANN001
+def _fmt(v) -> str:
     if v is None:
         return "–"
     if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], int):
@@ -503,33 +538,43 @@ def _fmt(v) -> str:  # noqa: ANN001
     return f"{v:.3f}"
 
 
-def _nanfold(folds, fn):  # noqa: ANN001, ANN202
+def _nanfold(folds, fn):
     vals = [fn(np.flatnonzero(folds == f)) for f in range(5)]
     return float(np.nanmean(vals)), float(np.nanstd(vals))
 
 
-def run_row(st: Study, sources: tuple[str, ...], *, late: str | None = None, extra_tags: tuple[str, ...] = ()
-            ) -> dict[str, object]:  # fmt: skip
+def run_row(st: Study, sources: tuple[str, ...], *, late: str | None = None, extra_tags: tuple[str, ...] = (),
+            head: str = "logreg") -> dict[str, object]:  # fmt: skip
     """Heads on the concatenated clip embeddings of ``sources`` (plus ``extra_tags``' genre-tag logits as
     features), optionally fused late with tagger ``late``'s zero-shot scores; every benchmark."""
     from sklearn.metrics import f1_score, roc_auc_score
 
     row: dict[str, object] = {}
-
+    HEAD["kind"] = head
+    grid = (0.1, 1.0, 10.0) if head == "mlp" else C_GRID  # an MLP's alpha: 10, 1, 0.1
     X, ok = st.features(sources)
     if not extra_tags and not late:
         for part in ("4q", "emotify"):
             row[f"p5_{part}"] = same_artist_p5(st, X, ok & (st.kind == part))
     for t in extra_tags:
-        X = np.hstack([X, _logit(np.nan_to_num(st.zero_genres(t)[:, ~np.isnan(st.zero_genres(t)).all(0)], nan=.5))])
+        X = np.hstack(
+            [X, _logit(np.nan_to_num(st.zero_genres(t)[:, ~np.isnan(st.zero_genres(t)).all(0)], nan=0.5))]
+        )
     # genre: one multi-label head over the 22 genre labels, trained on 4Q + Emotify + GTZAN
     idx, Y, _ = st.task("genres")
     if ok[idx].all():
         folds = folds_of(st.ds, idx, Y)
         Z = np.nan_to_num(st.zero_genres(late)[idx], nan=0.5) if late else None
-        P, chosen = cross_val(X[idx], Y, folds, multilabel=True, zero=Z)
+        P, chosen = cross_val(X[idx], Y, folds, multilabel=True, zero=Z, grid=grid)
         row.update(st.genre_metrics(idx, P, folds))
         row["_genre_oof"], row["_C_genres"] = (idx, P), chosen
+        # for reference: a softmax head on Emotify alone (the protocol of the shipped mcbr-genre)
+        emo = idx[st.kind[idx] == "emotify"]
+        four = ["classical", "electronic", "pop", "rock"]
+        ye = np.array([four.index(st.ds.clips[i].labels["genres"][0]) for i in emo])
+        fe = folds_of(st.ds, emo, ye)
+        Pe, _ = cross_val(X[emo], ye, fe, multilabel=False, grid=grid)
+        row["acc_emotify_alone"] = per_fold(fe, lambda te: (Pe[te].argmax(1) == ye[te]).mean())
     # quadrant, arousal, valence: 4Q
     for name in ("quadrant", "arousal", "valence"):
         idx, Y, _ = st.task(name)
@@ -539,34 +584,36 @@ def run_row(st: Study, sources: tuple[str, ...], *, late: str | None = None, ext
         Z = None
         if late and name != "quadrant":
             z = st.zero_affect(late, name)[idx]
-            Z = np.stack([1 - z, z], 1) if st.ds.tasks[name].labels[1] in ("low", "positive") else None
-            if name == "arousal":  # labels (high, low): column 0 is high
-                Z = np.stack([z, 1 - z], 1)
-            else:  # labels (negative, positive)
-                Z = np.stack([1 - z, z], 1)
-        P, row[f"_C_{name}"] = cross_val(X[idx], Y, folds, multilabel=False, zero=Z)
+            # arousal's labels are (high, low), valence's (negative, positive)
+            Z = np.stack([z, 1 - z], 1) if name == "arousal" else np.stack([1 - z, z], 1)
+        P, row[f"_C_{name}"] = cross_val(X[idx], Y, folds, multilabel=False, zero=Z, grid=grid)
         if name == "quadrant":
-            row["quadrant_f1"] = per_fold(folds, lambda te: f1_score(Y[te], P[te].argmax(1), average="macro"))
+            row["quadrant_f1"] = per_fold(
+                folds, lambda te, Y=Y, P=P: f1_score(Y[te], P[te].argmax(1), average="macro")
+            )
             row["_quadrant_oof"] = (idx, P)
         else:
             pos = 0 if name == "arousal" else 1  # arousal labels (high, low); valence (negative, positive)
-            row[f"{name}_auc"] = per_fold(folds, lambda te: roc_auc_score(Y[te] == pos, P[te, pos]))
+            row[f"{name}_auc"] = per_fold(
+                folds, lambda te, Y=Y, P=P, pos=pos: roc_auc_score(Y[te] == pos, P[te, pos])
+            )
     # MIREX clusters
     idx, Y, _ = st.task("cluster")
     if ok[idx].all():
         folds = folds_of(st.ds, idx, Y)
-        P, _ = cross_val(X[idx], Y, folds, multilabel=False)
+        P, _ = cross_val(X[idx], Y, folds, multilabel=False, grid=grid)
         row["cluster_acc"] = per_fold(folds, lambda te: (P[te].argmax(1) == Y[te]).mean())
     # moods: one multi-label head over the 12 mood words, trained on 4Q + MIREX
     idx, Y, _ = st.task("moods")
     if ok[idx].all() and not late:
         folds = folds_of(st.ds, idx, Y)
-        P, row["_C_moods"] = cross_val(X[idx], Y, folds, multilabel=True)
+        P, row["_C_moods"] = cross_val(X[idx], Y, folds, multilabel=True, grid=grid)
         for part in ("4q", "mirex"):
             m = st.kind[idx] == part
             aucs = [roc_auc_score(Y[m, k], P[m, k]) for k in range(Y.shape[1]) if 0 < Y[m, k].sum() < m.sum()]
             row[f"moods_auc_{part}"] = float(np.mean(aucs))
         row["_moods_oof"] = (idx, P)
+    HEAD["kind"] = "logreg"
     return row
 
 
@@ -599,7 +646,7 @@ def zero_row(st: Study, tagger: str) -> dict[str, object]:
         folds = folds_of(st.ds, idx, Y)
         z = st.zero_affect(tagger, name)[idx]
         pos = 0 if name == "arousal" else 1
-        row[f"{name}_auc"] = per_fold(folds, lambda te: roc_auc_score(Y[te] == pos, z[te]))
+        row[f"{name}_auc"] = per_fold(folds, lambda te, Y=Y, z=z, pos=pos: roc_auc_score(Y[te] == pos, z[te]))
     idx, Y, _ = st.task("quadrant")
     folds = folds_of(st.ds, idx, Y)
     Zq = np.nan_to_num(st.zero_classes(tagger, ZERO_QUADRANTS, ("Q1", "Q2", "Q3", "Q4"))[idx], nan=-1)
@@ -689,7 +736,7 @@ def timing(rounds: int, models: list[str]) -> None:
     for _ in range(rounds):
         for m, a in analyzers.items():
             t0, c0 = time.perf_counter(), time.process_time()
-            r = a.analyze(track)
+            a.analyze(track)
             wall[m].append(time.perf_counter() - t0)
             cpu[m].append(time.process_time() - c0)
     base = statistics.median(cpu[models[0]])
@@ -703,6 +750,7 @@ def timing(rounds: int, models: list[str]) -> None:
 
 COLUMNS = (
     ("top1_4q", "4Q genre top-1"), ("auc_4q", "4Q genre macro ROC-AUC"), ("acc_emotify", "Emotify genre acc."),
+    ("acc_emotify_alone", "Emotify genre acc., Emotify-only head"),
     ("poprock_emotify", "Emotify pop vs rock"), ("quadrant_f1", "4Q quadrant macro-F1"),
     ("arousal_auc", "arousal AUC"), ("valence_auc", "valence AUC"), ("cluster_acc", "MIREX cluster acc."),
     ("moods_auc_4q", "12 moods macro AUC, 4Q"), ("moods_auc_mirex", "12 moods macro AUC, MIREX"),
@@ -722,6 +770,8 @@ ROWS = (
     ("(c) as-mn04's AudioSet tags, mapped", "zero", ("as-mn04",), None, ()),
     ("(c) jamendo-fcn's Jamendo tags, mapped", "zero", ("jamendo-fcn",), None, ()),
     ("(c) msd-musicnn's Last.fm tags, mapped", "zero", ("msd-musicnn",), None, ()),
+    ("(a') small MLP on the mcbr-fusion embedding (256 hidden; not a clip head)", "mlp", ("msd-musicnn", "mn04-patch"),
+     None, ()),
     ("(d) mcbr-fusion head + as-mn04 tags, late", "head", ("msd-musicnn", "mn04-patch"), "as-mn04", ()),
     ("(d) mcbr-fusion head + jamendo-fcn tags, late", "head", ("msd-musicnn", "mn04-patch"), "jamendo-fcn", ()),
     ("(d) mcbr-fusion embedding + the taggers' genre tags as features", "head", ("msd-musicnn", "mn04-patch"), None,
@@ -739,7 +789,12 @@ def table(data: Path, only: list[str] | None, out: Path | None) -> None:
             continue
         t0 = time.perf_counter()
         try:
-            row = zero_row(st, sources[0]) if kind == "zero" else run_row(st, sources, late=late, extra_tags=extra)
+            if kind == "zero":
+                row = zero_row(st, sources[0])
+            else:
+                row = run_row(
+                    st, sources, late=late, extra_tags=extra, head="mlp" if kind == "mlp" else "logreg"
+                )
         except SystemExit as exc:  # a source not cached yet
             print(f"{label}: skipped ({exc})", flush=True)
             continue
@@ -771,7 +826,9 @@ def main() -> None:
     e.add_argument("--models", default=",".join(MODELS))
     e.add_argument("--datasets", default=",".join(DATASETS))
     e.add_argument("--threads", type=int, default=1)
-    e.add_argument("--shard", default="0/1", help="I/N: compute every N-th clip from the I-th (parallel processes)")
+    e.add_argument(
+        "--shard", default="0/1", help="I/N: compute every N-th clip from the I-th (parallel processes)"
+    )
     t = sub.add_parser("table")
     t.add_argument("--only", action="append", help="rows whose label contains this")
     t.add_argument("--results", type=Path, default=CACHE / "results.json", help="figures kept between runs")

@@ -40,21 +40,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import tag_sources as bench  # noqa: E402  (bench/tag_sources.py: the protocol and the zero-shot maps)
-
-import numpy as np  # noqa: E402
+import numpy as np
+import tag_sources as bench
 
 FUSION = "mcbr-fusion"
 FUSION_ID = "mcbr-fusion-1"
 PARTS = ("msd-musicnn", "as-mn04")
 SOURCES = ("msd-musicnn", "mn04-patch")  # the bench's names of the fusion's two halves
 CITE = {
-    "4q": "R. Panda, R. Malheiro, R. P. Paiva, \"Novel audio features for music emotion recognition\", IEEE TAFFC, 2018.",
-    "emotify": "A. Aljanaki, F. Wiering, R. C. Veltkamp, \"Studying emotion induced by music through a crowdsourcing "
-    "game\", Information Processing & Management, 2016.",
-    "mirex": "R. Panda, R. Malheiro, B. Rocha, A. Oliveira, R. P. Paiva, \"Multi-modal music emotion recognition: a new "
-    "dataset, methodology and comparative analysis\", CMMR 2013.",
-    "gtzan": "G. Tzanetakis, P. Cook, \"Musical genre classification of audio signals\", IEEE TSAP, 2002.",
+    "4q": 'R. Panda, R. Malheiro, R. P. Paiva, "Novel audio features for music emotion recognition", IEEE TAFFC, 2018.',
+    "emotify": 'A. Aljanaki, F. Wiering, R. C. Veltkamp, "Studying emotion induced by music through a crowdsourcing '
+    'game", Information Processing & Management, 2016.',
+    "mirex": 'R. Panda, R. Malheiro, B. Rocha, A. Oliveira, R. P. Paiva, "Multi-modal music emotion recognition: a new '
+    'dataset, methodology and comparative analysis", CMMR 2013.',
+    "gtzan": 'G. Tzanetakis, P. Cook, "Musical genre classification of audio signals", IEEE TSAP, 2002.',
 }
 HEADS: list[dict[str, Any]] = [
     {"name": "mcbr-genres", "kind": "genre", "task": "genres", "default_for": ["genre"], "parts": ("4q", "emotify", "gtzan"),
@@ -113,7 +112,9 @@ def seed_cache(ds: Any, fusion: Path) -> int:
                 caches[k, kind] = FeatureCache(bench._Key(folder), root=bench.CACHE, namespace=kind)
             halves.append(np.load(caches[k, kind].path(Clip(id=cid, path=c.path))))  # (1, D, B)
         if halves[0].shape[2] != halves[1].shape[2]:
-            raise SystemExit(f"{c.id}: {halves[0].shape[2]} msd-musicnn patches but {halves[1].shape[2]} fusion patches")
+            raise SystemExit(
+                f"{c.id}: {halves[0].shape[2]} msd-musicnn patches but {halves[1].shape[2]} fusion patches"
+            )
         target.store(c, np.concatenate(halves, axis=1))  # (1, 712, B)
         written += 1
     return written
@@ -218,16 +219,26 @@ def _c_of(chosen: list[tuple[float, float]]) -> float:
     return min(c for c, n in counts.items() if n == max(counts.values()))
 
 
-def ship(spec: dict[str, Any], ds: Any, facts: dict[str, Any], out: Path, runs: Path, extra: dict[str, Any]) -> dict:
+def ship(
+    spec: dict[str, Any], ds: Any, facts: dict[str, Any], out: Path, runs: Path, extra: dict[str, Any]
+) -> dict:
     from mcbr_core.models.checkpoint import load_model, save_model
     from mcbr_core.training.loop import TrainConfig, cross_validate, train
 
     name, task = spec["name"], spec["task"]
-    base = {"task": task, "mode": "head", "base_model": FUSION, "device": "cpu", "cache_dir": str(bench.CACHE)}
+    base = {
+        "task": task,
+        "mode": "head",
+        "base_model": FUSION,
+        "device": "cpu",
+        "cache_dir": str(bench.CACHE),
+    }
     for sub in ("cv", "final"):
         shutil.rmtree(runs / f"{name}-{sub}", ignore_errors=True)
     C = _c_of(facts["C"])
-    cv = cross_validate(TrainConfig(folds=5, run_dir=str(runs / f"{name}-cv"), arch_options={"C": C}, **base), ds)
+    cv = cross_validate(
+        TrainConfig(folds=5, run_dir=str(runs / f"{name}-cv"), arch_options={"C": C}, **base), ds
+    )
     final = train(TrainConfig(val_fraction=0.0, test_fraction=0.0, run_dir=str(runs / f"{name}-final"), name=name,
                               arch_options={"C": C}, **base), ds)  # fmt: skip
     tensors, card = load_model(final.model_path)
@@ -319,9 +330,15 @@ def write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any]) -> No
               + ", ".join(f"{k} {v:.3f} ± {m['head_cv']['std'].get(k, 0):.3f}" for k, v in m["head_cv"]["mean"].items())
               + "."]  # fmt: skip
     if "thresholds" in m:
-        lines += ["", "## Thresholds per label", "",
-                  "Chosen for the best F1 on the out-of-fold probabilities (`thresholds` in the card).", "",
-                  "| label | threshold | F1 | precision | recall | positives |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Thresholds per label",
+            "",
+            "Chosen for the best F1 on the out-of-fold probabilities (`thresholds` in the card).",
+            "",
+            "| label | threshold | F1 | precision | recall | positives |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         lines += [f"| {k} | {v['threshold']:.3f} | {v['f1']:.3f} | {v['precision']:.3f} | {v['recall']:.3f} | "
                   f"{v['positives']} |" for k, v in m["thresholds"].items()]  # fmt: skip
     lines += [
@@ -347,7 +364,9 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/ship-tags"))
     ap.add_argument("--poprock", default="emotify", help="how 4Q's Pop/Rock clips become pop or rock")
     ap.add_argument("--only", choices=[h["name"] for h in HEADS], action="append")
-    ap.add_argument("--check", type=int, default=12, help="clips analysed through mcbr-fusion to check the cache")
+    ap.add_argument(
+        "--check", type=int, default=12, help="clips analysed through mcbr-fusion to check the cache"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     from mcbr_core.training.datasets.tags import GENRE_TREE, MOOD_WORDS, load_tags

@@ -71,7 +71,9 @@ def _part_path(ref: str, base: Path) -> Path:
     try:
         return resolve_model(ref, base_dir=base)
     except ModelError:
-        raise ModelError(f"fusion: part {ref!r} is neither a shipped model nor a file beside {base}") from None
+        raise ModelError(
+            f"fusion: part {ref!r} is neither a shipped model nor a file beside {base}"
+        ) from None
 
 
 def _build_part(ref: str, base: Path, device: str, options: dict[str, Any], plugins: Any) -> tuple[Any, Any]:
@@ -156,7 +158,9 @@ class FusionBackend:
             if b.patch_frames is None:
                 sub = feats[None]  # (1, C, F, T)
             else:
-                sub = cut(feats, patch_frames=b.patch_frames, hop=b.patch_hop or b.patch_frames)  # (b, C, F, P)
+                sub = cut(
+                    feats, patch_frames=b.patch_frames, hop=b.patch_hop or b.patch_frames
+                )  # (b, C, F, P)
             batches.append(sub)
             counts.append(len(sub))
         return np.concatenate(batches), np.asarray(counts)
@@ -255,7 +259,9 @@ def make_fusion(path: Path, parts: Sequence[str], *, name: str, model_id: str, *
     return save_model(path, {"parts.dims": dims}, card)
 
 
-def fusion_backend(*, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> FusionBackend:
+def fusion_backend(
+    *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]
+) -> FusionBackend:
     """Factory registered as ``fusion``."""
     return FusionBackend(model=model, card=card, device=device, options=options)
 

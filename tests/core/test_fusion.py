@@ -67,11 +67,11 @@ LOUD_INPUTS: list[tuple[int, ...]] = []
 
 class LoudPlugin:
     @hookimpl
-    def register_feature_extractors(self, register):  # noqa: ANN001, ANN201
+    def register_feature_extractors(self, register):
         register("loud-features", LoudExtractor)
 
     @hookimpl
-    def register_model_backends(self, register):  # noqa: ANN001, ANN201
+    def register_model_backends(self, register):
         register("loud", LoudBackend)
 
 
@@ -85,9 +85,13 @@ def make_loud_model(path: Path, model_id: str = "loud-1") -> Path:
 
 
 @pytest.fixture
-def plugins():  # noqa: ANN201
+def plugins():
     """The toy parts, registered process-wide (the fusion backend builds its parts from there)."""
-    plugins = Plugins((ToyPlugin(), LoudPlugin()), entry_points=False)
+    import mcbr_core.backends.fusion as fusion_plugin
+    from mcbr_core.plugins import DEFAULT_PLUGINS
+
+    extra = () if fusion_plugin.__name__ in DEFAULT_PLUGINS else (fusion_plugin,)
+    plugins = Plugins((ToyPlugin(), LoudPlugin(), *extra), entry_points=False)
     reset_plugins(plugins)
     yield plugins
     reset_plugins(None)
@@ -101,7 +105,7 @@ def fusion(tmp_path: Path, plugins: Plugins) -> Path:
                        model_id="fusion-1")  # fmt: skip
 
 
-def analyzer(model: Path, plugins: Plugins):  # noqa: ANN201
+def analyzer(model: Path, plugins: Plugins):
     from mcbr_core.analysis import Analyzer
 
     return Analyzer(AnalysisSettings(model=str(model), device="cpu", max_patches=16, window_patches=4),
@@ -116,11 +120,21 @@ def test_the_card_names_its_parts_the_highest_rate_and_the_first_parts_patch(fus
         {"model": "loud.safetensors", "name": "loud", "id": "loud-1"},
     ]
     # decoded at the highest rate (16 kHz); a patch is the toy's 1 s (20 frames of 400 samples at 8 kHz)
-    assert card["features"] == {"extractor": "waveform", "version": "1",
-                                "config": {"sr": 16000, "patch_frames": 16000, "patch_hop": 16000, "version": "1"}}
+    assert card["features"] == {
+        "extractor": "waveform",
+        "version": "1",
+        "config": {"sr": 16000, "patch_frames": 16000, "patch_hop": 16000, "version": "1"},
+    }
     assert card["embedding"]["dim"] == 4
-    assert [(p["part"], p["start"], p["stop"]) for p in card["embedding"]["parts"]] == [("toy", 0, 2), ("loud", 2, 4)]
-    assert card["heads"] == {"toy/genre": ["Rock", "Jazz"], "toy/mood": ["Happy", "Sad"], "loud": ["loud", "quiet"]}
+    assert [(p["part"], p["start"], p["stop"]) for p in card["embedding"]["parts"]] == [
+        ("toy", 0, 2),
+        ("loud", 2, 4),
+    ]
+    assert card["heads"] == {
+        "toy/genre": ["Rock", "Jazz"],
+        "toy/mood": ["Happy", "Sad"],
+        "loud": ["loud", "quiet"],
+    }
     assert card["tag_kinds"] == {"loud": {"loud": "mood", "quiet": "mood"}}
 
 

@@ -47,10 +47,16 @@ def write_mirex(root: Path) -> Path:
 def test_mirex_clusters_and_mood_words(tmp_path: Path) -> None:
     ds = load_dataset("mirex", write_mirex(tmp_path / "mirex"))
     ids = {c.id: c for c in ds.clips}
-    assert set(ids) == {"001", "002", "003", "004", "005"} and dict(ds.skipped)["006"].startswith("no audio file")
+    assert set(ids) == {"001", "002", "003", "004", "005"} and dict(ds.skipped)["006"].startswith(
+        "no audio file"
+    )
     assert ids["001"].labels == {"cluster": ("C1",), "mood": ("Boisterous",)}
-    assert ids["003"].labels["mood"] == ("Aggressive",) and ids["005"].labels["mood"] == ("Whimsical",)  # spelling
-    assert ds.tasks["cluster"].labels == ("C1", "C2", "C3", "C4", "C5") and ds.tasks["cluster"].kind == "other"
+    assert ids["003"].labels["mood"] == ("Aggressive",) and ids["005"].labels["mood"] == (
+        "Whimsical",
+    )  # spelling
+    assert (
+        ds.tasks["cluster"].labels == ("C1", "C2", "C3", "C4", "C5") and ds.tasks["cluster"].kind == "other"
+    )
     assert ds.tasks["mood"].kind == "mood" and not ds.tasks["mood"].multilabel
     assert ids["001"].artist == "Brown, Ruth" and ids["001"].extra["year"] == "1990"
     # artist-disjoint: both Ruth Brown clips land in one fold
@@ -92,7 +98,9 @@ def test_tags_combines_every_part_on_one_vocabulary(tmp_path: Path) -> None:
     assert q1.labels["arousal"] == ("high",) and q1.labels["valence"] == ("positive",)
     assert ids["4q:MT03"].labels["arousal"] == ("low",) and ids["4q:MT03"].labels["valence"] == ("negative",)
     assert set(q1.labels["moods"]) == {"aggressive", "energetic", "uplifting"}  # Cathartic; Fiery
-    assert q2.labels["moods"] == ("tense",) and "moods" not in ids["4q:MT03"].labels  # Circular; Messy: no word
+    assert (
+        q2.labels["moods"] == ("tense",) and "moods" not in ids["4q:MT03"].labels
+    )  # Circular; Messy: no word
     assert ids["emotify:101"].labels == {"genres": ("rock",)}
     assert ids["mirex:003"].labels == {"moods": ("aggressive",), "cluster": ("C5",)}
     assert ids["mirex:001"].artist == ids["mirex:004"].artist == "Ruth Brown"  # one group across parts

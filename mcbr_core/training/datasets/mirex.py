@@ -26,7 +26,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcbr_core.training.datasets.base import Clip, Dataset, DatasetError, TaskSpec, finalize, read_csv, require
+from mcbr_core.training.datasets.base import (
+    Clip,
+    Dataset,
+    DatasetError,
+    TaskSpec,
+    finalize,
+    read_csv,
+    require,
+)
 
 #: The five MIREX mood clusters and the AllMusic words that define them (Hu & Downie 2007).
 CLUSTERS: dict[str, tuple[str, ...]] = {
@@ -64,7 +72,9 @@ def load_mirex(root: Path) -> Dataset:
     for r in rows:
         cid, cluster = r["clip"], r["cluster"].upper()
         if cluster not in CLUSTERS:
-            raise DatasetError(f"mirex: clip {cid} has unknown cluster {r['cluster']!r} (known: {', '.join(CLUSTERS)})")
+            raise DatasetError(
+                f"mirex: clip {cid} has unknown cluster {r['cluster']!r} (known: {', '.join(CLUSTERS)})"
+            )
         path = root / (r.get("path") or f"audio/{cid}.mp3")
         if not path.is_file():
             skipped.append((cid, f"no audio file {path}"))

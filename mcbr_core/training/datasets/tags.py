@@ -145,8 +145,10 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
     "Celebratory": ("party",), "Party/Celebratory": ("party",), "Hedonistic": ("party",), "Swinging": ("party",),
 }  # fmt: skip
 
-LICENCE = ("4Q (research only, Panda et al. 2018); Emotify (Magnatune CC BY-NC-SA, annotations for research); "
-           "MIREX-like mood set (research only, Panda et al. 2013); GTZAN (research only, Tzanetakis & Cook 2002)")
+LICENCE = (
+    "4Q (research only, Panda et al. 2018); Emotify (Magnatune CC BY-NC-SA, annotations for research); "
+    "MIREX-like mood set (research only, Panda et al. 2013); GTZAN (research only, Tzanetakis & Cook 2002)"
+)
 PARTS: dict[str, dict[str, object]] = {"4q": {}, "emotify": {}, "mirex": {}, "gtzan": {"filtered": False}}
 _LAST_FIRST = re.compile(r"^\s*([^,]+),\s*([^,]+?)\s*$")
 
@@ -218,7 +220,9 @@ def combine(parts: Mapping[str, Dataset], *, poprock: Mapping[str, tuple[str, ..
                 labels.update(affect(c.labels["quadrant"][0]))
                 labels["quadrant"] = c.labels["quadrant"]
             elif kind in ("emotify", "gtzan"):
-                labels["genres"] = tuple(OTHER_GENRES[g] for g in c.labels.get("genre", ()) if g in OTHER_GENRES)
+                labels["genres"] = tuple(
+                    OTHER_GENRES[g] for g in c.labels.get("genre", ()) if g in OTHER_GENRES
+                )
             elif kind == "mirex":
                 labels["moods"] = mood_labels(c.labels.get("mood", ()))
                 labels["cluster"] = c.labels["cluster"]
@@ -261,7 +265,9 @@ def read_poprock(path: Path) -> dict[str, tuple[str, ...]]:
     for row in read_csv(Path(path)):
         labels = split_multi(row.get("labels", ""))
         if not labels or set(labels) - {"pop", "rock"}:
-            raise DatasetError(f"{path}: song {row.get('song')!r} has labels {labels}, expected pop and/or rock")
+            raise DatasetError(
+                f"{path}: song {row.get('song')!r} has labels {labels}, expected pop and/or rock"
+            )
         out[row["song"]] = labels
     return out
 
@@ -284,7 +290,11 @@ def load_tags(root: Path, *, poprock: str | Path | None = None) -> Dataset:
     from mcbr_core.training.datasets.builtin import load_dataset
 
     root = Path(root)
-    parts = {kind: load_dataset(kind, root / kind, **opts) for kind, opts in PARTS.items() if (root / kind).is_dir()}
+    parts = {
+        kind: load_dataset(kind, root / kind, **opts)
+        for kind, opts in PARTS.items()
+        if (root / kind).is_dir()
+    }
     if not parts:
         raise DatasetError(f"mcbr-tags: none of {', '.join(PARTS)} under {root}")
     return combine(parts, poprock=read_poprock(Path(poprock)) if poprock else None, root=root)
