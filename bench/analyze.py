@@ -163,9 +163,13 @@ def pool_throughput(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dir", type=Path)
-    parser.add_argument("--limit", type=int, default=40, help="at most N source files (spread over the folder)")
+    parser.add_argument(
+        "--limit", type=int, default=40, help="at most N source files (spread over the folder)"
+    )
     parser.add_argument("--full-length", type=int, default=0, metavar="N",
                         help="join clips into N ~4-minute tracks (MP3 + FLAC) and measure those")  # fmt: skip
     parser.add_argument("--workers", default="1,2", help="worker counts for the throughput runs")
@@ -180,7 +184,9 @@ def main() -> int:
     analysis = {"max_patches": args.max_patches, "window_patches": min(args.window_patches, args.max_patches),
                 "batch_size": args.batch_size}  # fmt: skip
 
-    files = find_audio(args.dir, args.limit if not args.full_length else max(args.limit, 8 * args.full_length))
+    files = find_audio(
+        args.dir, args.limit if not args.full_length else max(args.limit, 8 * args.full_length)
+    )
     if not files:
         print(f"no audio files under {args.dir}", file=sys.stderr)
         return 1
@@ -213,10 +219,14 @@ def main() -> int:
     print(f"ratio         : {sum(times['full']) / sum(times['decode only']):.2f}x decode-only")
     for w, (rate, _) in rates.items():
         threads = args.threads or max(1, (os.cpu_count() or 1) // w)
-        print(f"throughput    : {rate:.2f} tracks/s with {w} worker{'s' if w > 1 else ''} x {threads} torch thread(s)")
+        print(
+            f"throughput    : {rate:.2f} tracks/s with {w} worker{'s' if w > 1 else ''} x {threads} torch thread(s)"
+        )
     if 1 in rates and 2 in rates:
         print(f"speed-up 1->2 : {rates[2][0] / rates[1][0]:.2f}x")
-    print(f"peak memory   : host {host_peak:.0f} MB, largest worker {max(p for _, p in rates.values()):.0f} MB")
+    print(
+        f"peak memory   : host {host_peak:.0f} MB, largest worker {max(p for _, p in rates.values()):.0f} MB"
+    )
     return 0
 
 

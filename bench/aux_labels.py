@@ -99,7 +99,9 @@ def main(data: Path) -> None:
         print(f"| predicted mood tags only (ridge alpha {alpha:g}) | "
               f"{cv(via_tags(moods, alpha, with_embedding=False))} |", flush=True)  # fmt: skip
     both = np.hstack([moods, genres])
-    print(f"| embedding + predicted mood and genre tags (alpha 100) | {cv(via_tags(both, 100.0, with_embedding=True))} |")
+    print(
+        f"| embedding + predicted mood and genre tags (alpha 100) | {cv(via_tags(both, 100.0, with_embedding=True))} |"
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,14 @@ def tag_loss_run(folder: Path) -> tuple[int, int]:
     from tests.audiogen import tone, write_audio
 
     files = []
-    for fmt, v23 in [("mp3", True), ("mp3", False), ("flac", False), ("ogg", False), ("opus", False), ("m4a", False)]:
+    for fmt, v23 in [
+        ("mp3", True),
+        ("mp3", False),
+        ("flac", False),
+        ("ogg", False),
+        ("opus", False),
+        ("m4a", False),
+    ]:
         path = incoming / f"{fmt}{'-v23' if v23 else ''}.{fmt}"
         write_audio(path, tone(3.0, freq=2500.0), 22050)
         mf = mediafile.MediaFile(str(path), id3v23=v23)
@@ -89,8 +96,12 @@ def tag_loss_run(folder: Path) -> tuple[int, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=300, help="library size for the kill and concurrency runs")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--items", type=int, default=300, help="library size for the kill and concurrency runs"
+    )
     args = parser.parse_args()
     from tests.scenarios import beet, beet_process, consistency, kill_midway, make_library, store_rows
 

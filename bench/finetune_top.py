@@ -49,7 +49,7 @@ def extract(net, kind: str, root: Path, task: str, out: Path) -> None:
     for i, clip in enumerate(ds.labelled(task)):
         try:
             y = load_audio(clip.path, sr=16000, decoders=decoders)
-        except Exception as exc:  # noqa: BLE001 - a bench: report and go on
+        except Exception as exc:
             print(f"{clip.path}: {exc}")
             continue
         x = torch.from_numpy(patches(mel(y), patch_frames=187, hop=187))  # (B, 1, 96, 187)
@@ -88,7 +88,9 @@ class Top:
             def embed(self, m1: torch.Tensor, fepool: torch.Tensor) -> torch.Tensor:
                 m2 = self.mid[0](m1) + m1
                 m3 = self.mid[1](m2) + m2
-                pooled = torch.cat([fepool, pool_max_mean(torch.cat([m1, m2, m3], dim=1))], dim=1)  # (B, 1506)
+                pooled = torch.cat(
+                    [fepool, pool_max_mean(torch.cat([m1, m2, m3], dim=1))], dim=1
+                )  # (B, 1506)
                 return Musicnn.embed_pooled(self, pooled)  # (B, 200), through this copy's layers
 
             def forward(self, m1: torch.Tensor, fepool: torch.Tensor) -> torch.Tensor:
@@ -135,20 +137,31 @@ def main(data: Path, kind: str, task: str) -> None:
     def clip_embeddings(top, clips: np.ndarray) -> np.ndarray:
         top.eval()
         with torch.inference_mode():
-            return np.array([top.embed(m1_all[rows_of[i]].float(), fep_all[rows_of[i]]).mean(0).numpy() for i in clips])
+            return np.array(
+                [top.embed(m1_all[rows_of[i]].float(), fep_all[rows_of[i]]).mean(0).numpy() for i in clips]
+            )
 
     frozen = Top(net, len(classes))
     emb = clip_embeddings(frozen, np.arange(n))  # (n, 200): the pretrained clip-mean embedding
     head_scores, tune_scores = [], []
     for f in range(5):
         v = (f + 1) % 5
-        tr, va, te = np.flatnonzero((folds != f) & (folds != v)), np.flatnonzero(folds == v), np.flatnonzero(folds == f)
+        tr, va, te = (
+            np.flatnonzero((folds != f) & (folds != v)),
+            np.flatnonzero(folds == v),
+            np.flatnonzero(folds == f),
+        )
+
         # the clip head's protocol
         def logreg(rows: np.ndarray, C: float):
             sc = StandardScaler().fit(emb[rows])
             m = LogisticRegression(C=C, max_iter=3000).fit(sc.transform(emb[rows]), y[rows])
             return lambda part: m.predict(sc.transform(emb[part]))
-        C = max([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0], key=lambda c: f1_score(y[va], logreg(tr, c)(va), average="macro"))
+
+        C = max(
+            [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
+            key=lambda c: f1_score(y[va], logreg(tr, c)(va), average="macro"),
+        )
         p = logreg(np.concatenate([tr, va]), C)(te)
         head_scores.append((f1_score(y[te], p, average="macro"), accuracy_score(y[te], p)))
         # fine-tuning the top
@@ -161,11 +174,11 @@ def main(data: Path, kind: str, task: str) -> None:
         best, best_state, bad = -1.0, None, 0
         rng = np.random.default_rng(f)
         t0 = time.perf_counter()
-        for epoch in range(EPOCHS):
+        for epoch in range(EPOCHS):  # noqa: B007 - reported after the loop
             top.train()
             order = rng.permutation(len(patches_tr))
             for s in range(0, len(order), BATCH):
-                b = order[s:s + BATCH]
+                b = order[s : s + BATCH]
                 r = patches_tr[b]
                 loss = torch.nn.functional.cross_entropy(top(m1_all[r].float(), fep_all[r]), y_patch[b])
                 opt.zero_grad()
@@ -184,9 +197,14 @@ def main(data: Path, kind: str, task: str) -> None:
         print(f"fold {f}: head macro-F1 {head_scores[-1][0]:.3f} acc {head_scores[-1][1]:.3f} | fine-tuned top "
               f"macro-F1 {tune_scores[-1][0]:.3f} acc {tune_scores[-1][1]:.3f} (best epoch of {epoch + 1}, "
               f"{time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
-    for name, s in (("clip head (logistic regression, clip mean)", head_scores), ("fine-tuned top", tune_scores)):
+    for name, s in (
+        ("clip head (logistic regression, clip mean)", head_scores),
+        ("fine-tuned top", tune_scores),
+    ):
         a = np.array(s)
-        print(f"| {name} | {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f} | {a[:, 1].mean():.3f} ± {a[:, 1].std():.3f} |")
+        print(
+            f"| {name} | {a[:, 0].mean():.3f} ± {a[:, 0].std():.3f} | {a[:, 1].mean():.3f} ± {a[:, 1].std():.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def vectors(n: int, dim: int, *, white: bool, seed: int = 0) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=200)
     parser.add_argument("--trees", default="16,32")
@@ -60,9 +62,13 @@ def main() -> int:
     for q in queries:
         sims = unit @ (q / np.linalg.norm(q))
         truth.append(set(np.argpartition(-sims, 10)[:10].tolist()))
-    print(f"exact search  : {(time.perf_counter() - t) / args.queries * 1000:.0f} ms per query (numpy, brute force)")
+    print(
+        f"exact search  : {(time.perf_counter() - t) / args.queries * 1000:.0f} ms per query (numpy, brute force)"
+    )
     ids = np.arange(args.n, dtype=np.int64)
-    print(f"{'n_trees':>7} {'build s':>8} {'size MB':>8} {'search_k':>8} {'p50 ms':>7} {'p95 ms':>7} {'recall@10':>9}")
+    print(
+        f"{'n_trees':>7} {'build s':>8} {'size MB':>8} {'search_k':>8} {'p50 ms':>7} {'p95 ms':>7} {'recall@10':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for n_trees in (int(x) for x in args.trees.split(",")):
             path = Path(tmp) / f"idx{n_trees}"

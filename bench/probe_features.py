@@ -112,7 +112,9 @@ def score(kind: str, root: Path, task: str, cache: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("data", type=Path, help="the shared data folder")
     parser.add_argument("--dataset", default="emotify")
     parser.add_argument("--task", default="genre")

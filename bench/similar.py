@@ -43,7 +43,9 @@ def build(folder: Path, n: int) -> None:
     centres = rng.standard_normal((500, 200)).astype(np.float32)
     vectors = centres[rng.integers(0, 500, n)] + 0.3 * rng.standard_normal((n, 200)).astype(np.float32)
     with EmbeddingStore(folder / "mcbr.db") as store:
-        store.put_many(np.arange(1, n + 1), vectors, model_id=card["id"], feature_version=card["features"]["version"])
+        store.put_many(
+            np.arange(1, n + 1), vectors, model_id=card["id"], feature_version=card["features"]["version"]
+        )
 
 
 def timed(folder: Path, *args: str) -> float:
@@ -55,7 +57,9 @@ def timed(folder: Path, *args: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()

@@ -23,11 +23,11 @@ import numpy as np
 from mcbr_core.audio.decode import AudioInfo, Decoder, load_audio, probe
 from mcbr_core.audio.segments import choose_windows
 from mcbr_core.backends.base import ModelBackend
-from mcbr_core.models.shipped import resolve_model
 from mcbr_core.backends.device import pick_device, set_threads
 from mcbr_core.errors import DecodeError, ModelError
 from mcbr_core.features.base import FeatureExtractor
 from mcbr_core.models.checkpoint import read_card
+from mcbr_core.models.shipped import resolve_model
 from mcbr_core.plugins import Plugins, plugins_with
 from mcbr_core.settings import AnalysisSettings
 
@@ -83,7 +83,9 @@ class Analyzer:
         Folder that relative model paths start from.
     """
 
-    def __init__(self, settings: AnalysisSettings, plugins: Plugins | None = None, base_dir: Path | None = None):
+    def __init__(
+        self, settings: AnalysisSettings, plugins: Plugins | None = None, base_dir: Path | None = None
+    ):
         if plugins is None:
             plugins = plugins_with(settings.extra_plugins)
         self.settings = settings
@@ -93,7 +95,10 @@ class Analyzer:
         backend_name = card["backend"] if settings.backend == "auto" else settings.backend
         factory = plugins.registry("model backend").get(backend_name)
         self.backend: ModelBackend = factory(
-            model=model_path, card=card, device=pick_device(settings.device), options={"batch_size": settings.batch_size}
+            model=model_path,
+            card=card,
+            device=pick_device(settings.device),
+            options={"batch_size": settings.batch_size},
         )
         extractor_name = self.backend.extractor if settings.extractor == "auto" else settings.extractor
         self.extractor: FeatureExtractor = plugins.registry("feature extractor").get(extractor_name)(
@@ -191,7 +196,9 @@ class Analyzer:
             if self.backend.patch_frames is None:
                 batches.append(feats[None])  # (1, C, F, T)
             else:
-                batches.append(cut(feats, patch_frames=self.backend.patch_frames, hop=self.backend.patch_hop or 1))
+                batches.append(
+                    cut(feats, patch_frames=self.backend.patch_frames, hop=self.backend.patch_hop or 1)
+                )
             feat_s += time.perf_counter() - t1
         where = "" if len(windows) == 1 else f" in {len(windows)} windows"
         if not batches:  # every window failed

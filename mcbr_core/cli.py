@@ -36,7 +36,7 @@ class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             sys.stderr.write(f"mcbr: {record.getMessage()}\n")
-        except Exception:  # noqa: BLE001 - logging must not raise
+        except Exception:
             self.handleError(record)
 
 
@@ -113,7 +113,9 @@ def models(as_json: bool) -> None:
         return
     for r in rows:
         heads = ", ".join(f"{h} ({n} labels)" for h, n in r["heads"].items())
-        marks = (["default model"] if r["default_model"] else []) + [f"default for {t}" for t in r["default_for"]]
+        marks = (["default model"] if r["default_model"] else []) + [
+            f"default for {t}" for t in r["default_for"]
+        ]
         default = f" [{', '.join(marks)}]" if marks else ""
         what = f"head on {r['reads']}'s clip embedding" if r["reads"] else f"{r['embedding_dim']}-d embedding"
         click.echo(f"{r['name']:<12} {r['id']:<22} tasks: {', '.join(r['tasks']) or '-'}{default}; "
@@ -156,8 +158,11 @@ _DATASET_OPTIONS = click.option("-O", "--dataset-option", "dataset_options", mul
 @click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
               help="JSON file of TrainConfig fields (options given here override it)")  # fmt: skip
 @click.option("--task", help="dataset task: genre, mood, genres, moods, quadrant, ... [genre]")
-@click.option("--mode", type=click.Choice(["net", "probe", "head", "stats"]),
-              help="network, per-patch linear probe, clip-level head on a pretrained embedding, or stats baseline")
+@click.option(
+    "--mode",
+    type=click.Choice(["net", "probe", "head", "stats"]),
+    help="network, per-patch linear probe, clip-level head on a pretrained embedding, or stats baseline",
+)
 @click.option("--arch", "architecture", help="architecture (net mode) [whitell_time]")
 @click.option("-A", "--arch-option", "arch_options", multiple=True, metavar="KEY=VALUE")
 @click.option("--features", help="feature extractor (net mode) [whitell-mel]")
@@ -190,7 +195,10 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
     data: dict[str, Any] = json.loads(config_file.read_text()) if config_file else {}
     data.update({k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None})
     if arch_options:
-        data["arch_options"] = {**data.get("arch_options", {}), **_parse_options(arch_options, "--arch-option")}
+        data["arch_options"] = {
+            **data.get("arch_options", {}),
+            **_parse_options(arch_options, "--arch-option"),
+        }
     if feature_options:
         data["feature_options"] = {**data.get("feature_options", {}),
                                    **_parse_options(feature_options, "--feature-option")}  # fmt: skip
@@ -222,13 +230,19 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
 @_DATASET_OPTIONS
 @click.option("--task", default="genre", show_default=True, help="genre, mood, or any task of the dataset")
 @click.option("--split", type=click.Choice(["all", "train", "val", "test"]), default="all", show_default=True)
-@click.option("--json", "json_out", type=click.Path(path_type=Path), help="write the metrics here ('-': stdout)")
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), help="write the metrics here ('-': stdout)"
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--label-map", type=click.Path(exists=True, path_type=Path),
               help="JSON {model label: dataset label} for names that differ")  # fmt: skip
 @click.option("--limit", type=int, default=0, help="evaluate at most N clips")
-@click.option("--max-patches", type=int, default=None, help="analysis patch budget per track (plugin default: 16)")
-@click.option("--window-patches", type=int, default=None, help="patches per analysis window (plugin default: 4)")
+@click.option(
+    "--max-patches", type=int, default=None, help="analysis patch budget per track (plugin default: 16)"
+)
+@click.option(
+    "--window-patches", type=int, default=None, help="patches per analysis window (plugin default: 4)"
+)
 def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, ...], task: str, split: str,
              json_out: Path | None, device: str, label_map: Path | None, limit: int, max_patches: int | None,
              window_patches: int | None) -> None:  # fmt: skip
@@ -256,7 +270,9 @@ def eval_cmd(model: str, dataset: tuple[str, Path], dataset_options: tuple[str, 
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(text + "\n", encoding="utf-8")
-    click.echo(f"{result['model']} on {kind} {root} ({result['task']}, {result['n']} clips, {result['n_failed']} failed)")
+    click.echo(
+        f"{result['model']} on {kind} {root} ({result['task']}, {result['n']} clips, {result['n_failed']} failed)"
+    )
     click.echo(format_fold_table([{"fold": "all", **result}], architecture=result["model_id"]))
 
 
@@ -277,7 +293,9 @@ def _audio_files(folder: Path, recursive: bool) -> list[Path]:
 
 @main.command("embed")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", default="default", show_default=True, help="shipped model name, model file, or 'default'")
+@click.option(
+    "--model", default="default", show_default=True, help="shipped model name, model file, or 'default'"
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("embeddings.npy"), show_default=True,
               help="embeddings (N, D) as .npy; a .json beside it lists the files")  # fmt: skip
 @click.option("--recursive/--no-recursive", default=True, show_default=True)
@@ -297,17 +315,23 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
     from mcbr_core.models.shipped import resolve_model
     from mcbr_core.settings import AnalysisSettings
 
-    name = AnalysisSettings().model if model == "default" else model  # the model whose embedding the plugin stores
+    name = (
+        AnalysisSettings().model if model == "default" else model
+    )  # the model whose embedding the plugin stores
     head = None
     try:
         model_path = resolve_model(name)
         card = read_card(model_path)
         if is_clip_head(card):  # embed with the model it reads, as the plugin does
             head = ClipHead.load(model_path)
-            model_path = resolve_model(str(card["features"]["embedding_of"]["model"]), base_dir=model_path.parent)
+            model_path = resolve_model(
+                str(card["features"]["embedding_of"]["model"]), base_dir=model_path.parent
+            )
         analyzer = Analyzer(AnalysisSettings(model=str(model_path), device=device))
         if head is not None and analyzer.model_id != head.base_id:
-            raise McbrError(f"{name} reads the embedding of {head.base_id}, but {model_path} is {analyzer.model_id}")
+            raise McbrError(
+                f"{name} reads the embedding of {head.base_id}, but {model_path} is {analyzer.model_id}"
+            )
     except McbrError as exc:
         raise _fail(exc) from None
     files = _audio_files(folder, recursive)
@@ -335,7 +359,9 @@ def embed_cmd(folder: Path, model: str, out: Path, recursive: bool, device: str)
             "dim": int(matrix.shape[1]), "metric": analyzer.backend.metric, "folder": str(folder), "files": names,
             "top_scores": scores, "failed": failed}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    click.echo(f"{len(names)} embeddings ({matrix.shape[1]}-d, {analyzer.model_id}) -> {out}; {len(failed)} failed")
+    click.echo(
+        f"{len(names)} embeddings ({matrix.shape[1]}-d, {analyzer.model_id}) -> {out}; {len(failed)} failed"
+    )
 
 
 # -- analyze ---------------------------------------------------------------------------
@@ -369,11 +395,15 @@ class _Progress:
               help="importable module to register as an mcbr plugin (repeatable)")  # fmt: skip
 @click.option("--workers", default="auto", show_default=True, help="local worker processes (without --ray)")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="seconds one file may take")
-@click.option("--memory-mb", type=int, default=2048, show_default=True, help="memory ceiling per analysis process")
+@click.option(
+    "--memory-mb", type=int, default=2048, show_default=True, help="memory ceiling per analysis process"
+)
 @click.option("--ray", "ray_address", metavar="ADDRESS", help="analyse on this Ray cluster (HOST:PORT, auto)")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="files per Ray task")
 @click.option("--num-cpus", type=float, default=1.0, show_default=True, help="CPUs per Ray task")
-@click.option("--num-gpus", default="auto", show_default=True, help="GPUs per Ray task (auto: a share of the cluster's)")
+@click.option(
+    "--num-gpus", default="auto", show_default=True, help="GPUs per Ray task (auto: a share of the cluster's)"
+)
 @click.option("--path-map", "path_map", multiple=True, metavar="HOST=WORKER",
               help="where Ray workers find this host's folder (repeatable)")  # fmt: skip
 @click.option("-f", "--force", is_flag=True, help="analyse files the catalogue has already")
@@ -399,7 +429,9 @@ def analyze_cmd(folder: Path, out: Path, model: str | None, device: str, plugins
     try:
         gpus: float | str = num_gpus if num_gpus == "auto" else float(num_gpus)
     except ValueError:
-        raise click.BadParameter(f"expected auto or a number, got {num_gpus!r}", param_hint="--num-gpus") from None
+        raise click.BadParameter(
+            f"expected auto or a number, got {num_gpus!r}", param_hint="--num-gpus"
+        ) from None
     try:
         settings = AnalysisSettings(
             **({"model": model} if model else {}), device=device, extra_plugins=plugins

@@ -168,7 +168,9 @@ class Engine:
         if self.ray_settings is not None and self.ray_settings.address:
             from mcbr_core.ray_pool import RayAnalysisPool  # imports Ray only when it analyses
 
-            pool = RayAnalysisPool(self.analysis_settings, self.pool_settings, self.ray_settings, base_dir=self.base_dir)
+            pool = RayAnalysisPool(
+                self.analysis_settings, self.pool_settings, self.ray_settings, base_dir=self.base_dir
+            )
         else:
             from mcbr_core.workers import AnalysisPool
 
@@ -177,7 +179,9 @@ class Engine:
             return pool
         from mcbr_core.catalogue import AdoptingPool
 
-        return AdoptingPool(pool, self.catalogue, model_id=self.model_id, feature_version=self.feature_version)
+        return AdoptingPool(
+            pool, self.catalogue, model_id=self.model_id, feature_version=self.feature_version
+        )
 
     def use_ray(self, ray: RaySettings | None) -> None:
         """Analyse on this Ray cluster from now on (``None``, or no address: local workers)."""

@@ -120,7 +120,6 @@ def _rebuild(extra: tuple[object, ...], entry_points: bool) -> Plugins:
     return Plugins(modules, entry_points=entry_points)
 
 
-
 _default: Plugins | None = None
 
 

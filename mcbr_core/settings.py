@@ -313,7 +313,9 @@ class RaySettings:
         if self.num_cpus < 0:
             raise ConfigError(f"mcbr.ray.num_cpus: must be >= 0, got {self.num_cpus}")
         gpus = self.num_gpus
-        if gpus != "auto" and (isinstance(gpus, (bool, str)) or not isinstance(gpus, (int, float)) or gpus < 0):
+        if gpus != "auto" and (
+            isinstance(gpus, (bool, str)) or not isinstance(gpus, (int, float)) or gpus < 0
+        ):
             raise ConfigError(f"mcbr.ray.num_gpus: expected auto or a number >= 0, got {gpus!r}")
         if isinstance(gpus, (int, float)) and gpus > 1 and gpus != int(gpus):
             raise ConfigError(f"mcbr.ray.num_gpus: above 1 it must be a whole number, got {gpus}")

@@ -209,7 +209,11 @@ class Neighbours:
         factory = self.plugins.registry("index backend").get(self.settings.backend)
         options: dict[str, Any] = {"n_trees": self.settings.n_trees, "search_k": self.settings.search_k}
         return factory(
-            path=index_path(self.folder, self.model_id), dim=dim, metric=self.metric, model_id=self.model_id, options=options
+            path=index_path(self.folder, self.model_id),
+            dim=dim,
+            metric=self.metric,
+            model_id=self.model_id,
+            options=options,
         )
 
     def is_stale(self) -> bool:
@@ -244,7 +248,9 @@ class Neighbours:
             log.info("building the %s index of %d items (%s)", self.settings.backend, len(ids), self.model_id)
             index.build(ids, vecs, generation=generation)
             if index.load() is None:
-                raise McbrError(f"{index_path(self.folder, self.model_id)}: index unreadable right after building it")
+                raise McbrError(
+                    f"{index_path(self.folder, self.model_id)}: index unreadable right after building it"
+                )
         self._index = index
         return index
 

@@ -229,7 +229,9 @@ class Tagger:
         tags = self.engine.tags_of_scores([dict(s) for s in scores])
         outcomes = []
         for track in tracks:
-            outcome = self._tagged(track, tags, "consensus", status=track.status or "ok", error="", attributes={})
+            outcome = self._tagged(
+                track, tags, "consensus", status=track.status or "ok", error="", attributes={}
+            )
             outcomes.append(replace(outcome, scores={}, tags=None))  # keep the track's own scores
         return outcomes
 
@@ -240,7 +242,9 @@ class Tagger:
         engine = self.engine
         embedding = engine.store.get(track.id, engine.model_id)
         if embedding is None:
-            log.debug("%s: no stored embedding by %s; analysing it again", os.fsdecode(track.path), engine.model_id)
+            log.debug(
+                "%s: no stored embedding by %s; analysing it again", os.fsdecode(track.path), engine.model_id
+            )
             return None
         try:
             tags = engine.tags_of_embedding(embedding)
@@ -304,7 +308,9 @@ class Tagger:
         for kind, predicted in (("genre", tags.genres), ("mood", tags.moods)):
             current = [v for v in track.values.get(kind, ()) if v]
             ours = track.own.get(kind)
-            new = tagging.merge(current, predicted, ours=ours, force=self.force, keep_existing=self.keep_existing)
+            new = tagging.merge(
+                current, predicted, ours=ours, force=self.force, keep_existing=self.keep_existing
+            )
             users = {v.lower() for v in tagging.user_values(current, ours)}
             values[kind] = new
             own[kind] = [v for v in new if v.lower() not in users]

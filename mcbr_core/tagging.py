@@ -38,7 +38,9 @@ class Scored:
     score: float
 
 
-def scored_labels(scores: Mapping[str, Mapping[str, float]], kinds: Mapping[str, Mapping[str, str]]) -> list[Scored]:
+def scored_labels(
+    scores: Mapping[str, Mapping[str, float]], kinds: Mapping[str, Mapping[str, str]]
+) -> list[Scored]:
     """Flatten per-head scores into kind-tagged labels.
 
     A head named ``genre`` or ``mood`` is of that kind throughout; other heads
@@ -244,7 +246,9 @@ def split_list(value: str, separator: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def score_field_names(heads: Mapping[str, Sequence[str]], kinds: Mapping[str, Mapping[str, str]]) -> list[str]:
+def score_field_names(
+    heads: Mapping[str, Sequence[str]], kinds: Mapping[str, Mapping[str, str]]
+) -> list[str]:
     """Names of the score attributes a model produces (without running it)."""
     zero = {head: {label: 0.0 for label in labels} for head, labels in heads.items()}
     return sorted(score_fields(scored_labels(zero, kinds)))

@@ -9,7 +9,9 @@ import numpy as np
 FORMATS = ("wav", "flac", "ogg", "opus", "mp3", "m4a")
 
 
-def tone(seconds: float = 4.0, *, sr: int = 22050, freq: float = 440.0, seed: int = 0, channels: int = 1) -> np.ndarray:
+def tone(
+    seconds: float = 4.0, *, sr: int = 22050, freq: float = 440.0, seed: int = 0, channels: int = 1
+) -> np.ndarray:
     """A deterministic test signal: a tone, its harmonics, a little noise and a beat.
 
     Returns

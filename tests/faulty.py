@@ -27,7 +27,9 @@ class FaultyDecoder:
     def info(self, path: Path) -> AudioInfo:
         return AudioInfo(22050, 1, 3.0)
 
-    def decode(self, path: Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
+    def decode(
+        self, path: Path, *, start: float = 0.0, duration: float | None = None
+    ) -> tuple[np.ndarray, int]:
         stem = path.stem
         if "crash" in stem:
             os.abort()
@@ -42,15 +44,15 @@ class FaultyDecoder:
 
 
 @hookimpl
-def register_decoders(register):  # noqa: ANN001, ANN201
+def register_decoders(register):
     register("faulty", FaultyDecoder)
 
 
 @hookimpl
-def register_feature_extractors(register):  # noqa: ANN001, ANN201
+def register_feature_extractors(register):
     register("toy-features", ToyExtractor)
 
 
 @hookimpl
-def register_model_backends(register):  # noqa: ANN001, ANN201
+def register_model_backends(register):
     register("toy", ToyBackend)

@@ -115,12 +115,15 @@ def consistency(folder: Path) -> dict[str, int]:
     lib = sqlite3.connect(folder / "library.db")
     items = {r[0] for r in lib.execute("SELECT id FROM items")}
     ok_items = {
-        r[0] for r in lib.execute("SELECT entity_id FROM item_attributes WHERE key='mcbr_status' AND value='ok'")
+        r[0]
+        for r in lib.execute("SELECT entity_id FROM item_attributes WHERE key='mcbr_status' AND value='ok'")
     }
     lib.close()
     con = sqlite3.connect(folder / "library.mcbr.db")
     rows = con.execute("SELECT item_id, dim, length(vector) FROM embeddings").fetchall()
-    (generation,) = con.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key LIKE 'generation:%'").fetchone()
+    (generation,) = con.execute(
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key LIKE 'generation:%'"
+    ).fetchone()
     con.close()
     stored = {r[0] for r in rows}
     problems = {

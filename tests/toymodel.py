@@ -62,11 +62,11 @@ class ToyBackend:
 
 class ToyPlugin:
     @hookimpl
-    def register_feature_extractors(self, register):  # noqa: ANN001, ANN201
+    def register_feature_extractors(self, register):
         register("toy-features", ToyExtractor)
 
     @hookimpl
-    def register_model_backends(self, register):  # noqa: ANN001, ANN201
+    def register_model_backends(self, register):
         register("toy", ToyBackend)
 
 
@@ -98,7 +98,10 @@ def make_toy_head(path: Path, kind: str, labels: tuple[str, str]) -> Path:
             "id": f"toy-{kind}-head-1",
             "name": f"toy-{kind}-head",
             "backend": "trained",
-            "architecture": {"family": "dense-head", "config": {"in_features": 2, "n_classes": 2, "hidden": 0}},
+            "architecture": {
+                "family": "dense-head",
+                "config": {"in_features": 2, "n_classes": 2, "hidden": 0},
+            },
             "features": {
                 "extractor": "toy-features",
                 "version": "1",

@@ -59,7 +59,7 @@ HEADS: list[dict[str, Any]] = [
         "about": "Russell's four quadrants (Panda et al.'s 4Q emotion dataset) as moods: happy (Q1: high "
         "arousal, positive valence), tense (Q2: high arousal, negative valence), sad (Q3: low arousal, "
         "negative valence), calm (Q4: low arousal, positive valence).",
-        "cite": "R. Panda, R. Malheiro, R. P. Paiva, \"Novel audio features for music emotion recognition\", "
+        "cite": 'R. Panda, R. Malheiro, R. P. Paiva, "Novel audio features for music emotion recognition", '
         "IEEE Transactions on Affective Computing, 2018.",
     },
     {
@@ -70,8 +70,8 @@ HEADS: list[dict[str, Any]] = [
         "metric": "accuracy",
         "tag_map": {},
         "about": "the four genres of the Emotify dataset (Magnatune excerpts): classical, electronic, pop, rock.",
-        "cite": "A. Aljanaki, F. Wiering, R. C. Veltkamp, \"Studying emotion induced by music through a "
-        "crowdsourcing game\", Information Processing & Management, 2016.",
+        "cite": 'A. Aljanaki, F. Wiering, R. C. Veltkamp, "Studying emotion induced by music through a '
+        'crowdsourcing game", Information Processing & Management, 2016.',
     },
 ]
 
@@ -84,9 +84,9 @@ def _summary(result: Any) -> dict[str, Any]:
 
 
 def ship(spec: dict[str, Any], data: Path, out: Path, runs: Path, workers: int) -> dict[str, Any]:
-    from mcbr_core.training.evaluate import evaluate_model
     from mcbr_core.models.checkpoint import load_model, save_model
     from mcbr_core.training.datasets.builtin import load_dataset
+    from mcbr_core.training.evaluate import evaluate_model
     from mcbr_core.training.loop import TrainConfig, cross_validate, train
 
     root = data / spec["dataset"]
@@ -96,7 +96,9 @@ def ship(spec: dict[str, Any], data: Path, out: Path, runs: Path, workers: int) 
     for sub in ("cv", "stats", "final"):
         shutil.rmtree(runs / f"{name}-{sub}", ignore_errors=True)
     cv = cross_validate(TrainConfig(mode="head", folds=5, run_dir=str(runs / f"{name}-cv"), **base), ds)
-    stats = cross_validate(TrainConfig(mode="stats", folds=5, run_dir=str(runs / f"{name}-stats"), **base), ds)
+    stats = cross_validate(
+        TrainConfig(mode="stats", folds=5, run_dir=str(runs / f"{name}-stats"), **base), ds
+    )
     tags = evaluate_model("msd-musicnn", spec["dataset"], root, task=spec["task"], device="cpu",
                           label_map=spec["tag_map"])  # fmt: skip
     final = train(TrainConfig(mode="head", val_fraction=0.2, test_fraction=0.0, run_dir=str(runs / f"{name}-final"),
@@ -162,8 +164,10 @@ def add_fingerprint(spec: dict[str, Any], data: Path, out: Path) -> dict[str, An
 
 def _fingerprint_line(card: dict[str, Any]) -> str:
     n = card["training"]["fingerprint"]["n"]
-    return (f"- **Training clips**: the card lists a fingerprint of each of the {n} clips "
-            "(`training.fingerprint`); `mcbr eval` warns when it evaluates the head on any of them.")
+    return (
+        f"- **Training clips**: the card lists a fingerprint of each of the {n} clips "
+        "(`training.fingerprint`); `mcbr eval` warns when it evaluates the head on any of them."
+    )
 
 
 def _pct(summary: dict[str, Any], key: str) -> str:
@@ -171,7 +175,9 @@ def _pct(summary: dict[str, Any], key: str) -> str:
     return "-" if mean is None else f"{mean:.3f} ± {std:.3f}"
 
 
-def _write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any], cv: Any, stats: Any, tags: Any) -> None:
+def _write_markdown(
+    path: Path, card: dict[str, Any], spec: dict[str, Any], cv: Any, stats: Any, tags: Any
+) -> None:
     ((_head, labels),) = card["heads"].items()
     m = card["metrics"]
     t = m["pretrained_tags"]
@@ -181,35 +187,54 @@ def _write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any], cv: 
         "",
         f"A clip-level {spec['kind']} head on msd-musicnn's clip embedding: {spec['about']}",
         "",
-        ("- **Model**: L2-regularised logistic regression (softmax over "
-        f"{len(labels)} labels: {', '.join(labels)}) on the standardised 200-d msd-musicnn embedding, "
-        "averaged over the analysed patches (the vector the plugin stores for `beet similar`). "
-        "It shares msd-musicnn's forward pass, so it adds no analysis time. "
-        f"C = {fit.get('C')} (chosen on an artist-disjoint validation fifth, then refitted on every clip)."),
-        (f"- **Training data**: `{spec['dataset']}` in `../shared/data` "
-        f"({card['training']['data']['n_train'] + card['training']['data']['n_val']} clips), task `{spec['task']}`."),
+        (
+            "- **Model**: L2-regularised logistic regression (softmax over "
+            f"{len(labels)} labels: {', '.join(labels)}) on the standardised 200-d msd-musicnn embedding, "
+            "averaged over the analysed patches (the vector the plugin stores for `beet similar`). "
+            "It shares msd-musicnn's forward pass, so it adds no analysis time. "
+            f"C = {fit.get('C')} (chosen on an artist-disjoint validation fifth, then refitted on every clip)."
+        ),
+        (
+            f"- **Training data**: `{spec['dataset']}` in `../shared/data` "
+            f"({card['training']['data']['n_train'] + card['training']['data']['n_val']} clips), task `{spec['task']}`."
+        ),
         _fingerprint_line(card),
         f"- **Default**: {'yes' if card['default_for'] else 'no'}: the plugin's `{spec['kind']}.source: auto` "
-        + ("uses this head, because it measured better than msd-musicnn's own tags below."
-           if card["default_for"] else "keeps msd-musicnn's own tags, which measured better."),
+        + (
+            "uses this head, because it measured better than msd-musicnn's own tags below."
+            if card["default_for"]
+            else "keeps msd-musicnn's own tags, which measured better."
+        ),
         "",
         f"## Measurements (selection metric: {spec['metric']})",
         "",
         "| source | accuracy | macro-F1 | same-artist P@5 |",
         "|---|---:|---:|---:|",
-        (f"| this head, 5-fold artist-disjoint CV | {_pct(m['head_cv'], 'accuracy')} | {_pct(m['head_cv'], 'macro_f1')} "
-        f"| {_pct(m['head_cv'], 'artist_precision_at_5')} |"),
-        (f"| statistics baseline (`--mode stats`), same folds | {_pct(m['stats_baseline_cv'], 'accuracy')} "
-        f"| {_pct(m['stats_baseline_cv'], 'macro_f1')} | {_pct(m['stats_baseline_cv'], 'artist_precision_at_5')} |"),
-        (f"| msd-musicnn's own tags, all {t['n']} clips | {t['accuracy']:.3f} | {t['macro_f1']:.3f} "
-        f"| {t['artist_precision_at_5']:.3f} |"),
+        (
+            f"| this head, 5-fold artist-disjoint CV | {_pct(m['head_cv'], 'accuracy')} | {_pct(m['head_cv'], 'macro_f1')} "
+            f"| {_pct(m['head_cv'], 'artist_precision_at_5')} |"
+        ),
+        (
+            f"| statistics baseline (`--mode stats`), same folds | {_pct(m['stats_baseline_cv'], 'accuracy')} "
+            f"| {_pct(m['stats_baseline_cv'], 'macro_f1')} | {_pct(m['stats_baseline_cv'], 'artist_precision_at_5')} |"
+        ),
+        (
+            f"| msd-musicnn's own tags, all {t['n']} clips | {t['accuracy']:.3f} | {t['macro_f1']:.3f} "
+            f"| {t['artist_precision_at_5']:.3f} |"
+        ),
         "",
         "msd-musicnn tags used for each label: "
         + "; ".join(f"{k}: {', '.join(v)}" for k, v in t["label_coverage"].items())
-        + (". A label no tag names is never predicted by the tags." if len(t["label_coverage"]) < len(labels) else "."),
+        + (
+            ". A label no tag names is never predicted by the tags."
+            if len(t["label_coverage"]) < len(labels)
+            else "."
+        ),
         "",
-        ("Reproduce: `python tools/ship_heads.py ../shared/data --out models/`. "
-        "These are development figures: an artist-disjoint part of the dataset is held back and was not used."),
+        (
+            "Reproduce: `python tools/ship_heads.py ../shared/data --out models/`. "
+            "These are development figures: an artist-disjoint part of the dataset is held back and was not used."
+        ),
         "",
         "## Licences",
         "",
@@ -229,8 +254,11 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/ship"))
     ap.add_argument("--only", choices=[h["name"] for h in HEADS], action="append")
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--fingerprint-only", action="store_true",
-                    help="only write the training clips' fingerprint into the existing cards (no retraining)")
+    ap.add_argument(
+        "--fingerprint-only",
+        action="store_true",
+        help="only write the training clips' fingerprint into the existing cards (no retraining)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     for spec in HEADS:

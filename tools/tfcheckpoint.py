@@ -320,9 +320,7 @@ def read_tf_bundle_bytes(
     return out
 
 
-def read_tf_bundle(
-    prefix: str | Path, *, include_optimizer: bool = False
-) -> dict[str, np.ndarray]:
+def read_tf_bundle(prefix: str | Path, *, include_optimizer: bool = False) -> dict[str, np.ndarray]:
     """Read a TF1 V2 checkpoint from disk.
 
     Parameters
@@ -351,9 +349,7 @@ def read_tf_bundle(
     def read_shard(shard: int, n: int) -> bytes:
         return Path(f"{p}.data-{shard:05d}-of-{n:05d}").read_bytes()
 
-    return read_tf_bundle_bytes(
-        index_path.read_bytes(), read_shard, include_optimizer=include_optimizer
-    )
+    return read_tf_bundle_bytes(index_path.read_bytes(), read_shard, include_optimizer=include_optimizer)
 
 
 def read_wheel_checkpoint(

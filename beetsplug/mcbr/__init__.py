@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,7 +179,12 @@ class McbrPlugin(BeetsPlugin):
             del self.__dict__["engine"]
             self._finish(engine)
         store_path, legacy = self.store_path, self.settings.legacy_store
-        if self.settings.store_path is None and store_path != legacy and legacy.exists() and not store_path.exists():
+        if (
+            self.settings.store_path is None
+            and store_path != legacy
+            and legacy.exists()
+            and not store_path.exists()
+        ):
             self._adopt(lib, legacy)
 
     def _adopt(self, lib: Library, legacy: Path) -> None:
@@ -192,7 +197,9 @@ class McbrPlugin(BeetsPlugin):
             self._log.warning("cannot take over {}: {}", legacy, exc)
             return
         if result.copied:
-            self._log.info("this library's embeddings now live in {} (taken over from {})", self.store_path, legacy)
+            self._log.info(
+                "this library's embeddings now live in {} (taken over from {})", self.store_path, legacy
+            )
             self.engine.dirty = True
         else:
             self._log.debug("not taking over {}: {}", legacy, result.reason)
@@ -245,13 +252,16 @@ class McbrPlugin(BeetsPlugin):
         An album has no file of its own: its request serves the album's consensus.
         """
         from beets.library import Item
+
         from mcbr_core.tagger import Track
 
         sep = self.settings.tags.separator
         return Track(
             id=item.id,
             path=os.fsdecode(syspath(item.path)) if isinstance(item, Item) else "",
-            values={kind: fields.field_values(item, field, sep) for kind, field in fields.KIND_FIELDS.items()},
+            values={
+                kind: fields.field_values(item, field, sep) for kind, field in fields.KIND_FIELDS.items()
+            },
             own={kind: fields.own_values(item, field) for kind, field in fields.KIND_FIELDS.items()},
             model=item.get("mcbr_model"),
             heads=item.get("mcbr_heads"),
@@ -260,7 +270,12 @@ class McbrPlugin(BeetsPlugin):
         )
 
     def process(
-        self, items: list[Item], *, reanalyse: bool = False, persist: bool = True, plan: dict[int, str] | None = None
+        self,
+        items: list[Item],
+        *,
+        reanalyse: bool = False,
+        persist: bool = True,
+        plan: dict[int, str] | None = None,
     ) -> Iterator[tuple[Item, Outcome]]:
         """Bring items up to date through the core; yield each with its outcome, already applied.
 
@@ -306,7 +321,11 @@ class McbrPlugin(BeetsPlugin):
                 item[field] = new if field == "genres" else sep.join(new)
             item[fields.OWN[field]] = encode_own(outcome.own[kind])
         if outcome.tags is not None:
-            stale = [k for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES) and k not in outcome.scores]
+            stale = [
+                k
+                for k in item.keys(computed=False)
+                if k.startswith(SCORE_PREFIXES) and k not in outcome.scores
+            ]
             for key in stale:
                 del item[key]  # a score of a label the current source does not have (after a source change)
             for key, value in outcome.scores.items():
@@ -344,9 +363,15 @@ class McbrPlugin(BeetsPlugin):
         outcomes = self.tagger.consensus([self.track(t) for t in targets], scores)
         changed = []
         for target, outcome in zip(targets, outcomes):
-            before = [fields.field_values(target, f, self.settings.tags.separator) for f in fields.KIND_FIELDS.values()]
+            before = [
+                fields.field_values(target, f, self.settings.tags.separator)
+                for f in fields.KIND_FIELDS.values()
+            ]
             self.apply(target, outcome)
-            after = [fields.field_values(target, f, self.settings.tags.separator) for f in fields.KIND_FIELDS.values()]
+            after = [
+                fields.field_values(target, f, self.settings.tags.separator)
+                for f in fields.KIND_FIELDS.values()
+            ]
             if target is album:
                 album.store(inherit=False)
             elif before != after:
@@ -417,7 +442,9 @@ class McbrPlugin(BeetsPlugin):
         from beets.importer import Action
 
         self.use_library(session.lib)
-        beets_writes = settings.import_writes(session.config) and (task.apply or task.choice_flag == Action.RETAG)
+        beets_writes = settings.import_writes(session.config) and (
+            task.apply or task.choice_flag == Action.RETAG
+        )
         items = list(task.imported_items())
         for item, outcome in self.process(items, reanalyse=True):
             with self._own_listeners_allowed():
@@ -428,7 +455,9 @@ class McbrPlugin(BeetsPlugin):
             # beets writes every field itself after applying a match; for as-is
             # imports and unchanged re-imports it writes nothing, so we do. Failed
             # items only need their mtime recorded again once the file has moved.
-            self._pending_writes[item.id] = outcome.status != "failed" and not beets_writes and self.should_write()
+            self._pending_writes[item.id] = (
+                outcome.status != "failed" and not beets_writes and self.should_write()
+            )
         if task.is_album and task.album is not None:  # one set of genres and moods for the album
             with self._own_listeners_allowed():
                 for item in self.album_consensus(task.album, items):

@@ -131,7 +131,9 @@ def analyze_items(plugin: McbrPlugin, lib: Library, items: list[Item], opts: Ana
                 if write:
                     plugin.write_fields(item)
                 item.store()
-    return Counts(counts["analysed"], counts["retagged"], counts["current"], counts["failed"], counts["missing"])
+    return Counts(
+        counts["analysed"], counts["retagged"], counts["current"], counts["failed"], counts["missing"]
+    )
 
 
 def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
@@ -175,7 +177,11 @@ def analyze_command(plugin: McbrPlugin) -> ui.Subcommand:
             verb = "would analyse" if opts.pretend else "analysed"
             retag_verb = "would re-tag" if opts.pretend else "re-tagged"
             retagged = f"{retag_verb} {counts.retagged} from stored embeddings, " if counts.retagged else ""
-            missing = f" ({counts.missing} {'file' if counts.missing == 1 else 'files'} missing)" if counts.missing else ""
+            missing = (
+                f" ({counts.missing} {'file' if counts.missing == 1 else 'files'} missing)"
+                if counts.missing
+                else ""
+            )
             where = " (`beet ls mcbr_status:failed -f '$path: $mcbr_error'`)" if counts.failed else ""
             ui.print_(f"mcbr: {verb} {counts.analysed}, {retagged}skipped {counts.skipped} up to date, "
                       f"{counts.failed} failed{missing}{where}")  # fmt: skip
@@ -240,7 +246,8 @@ def check_library(plugin: McbrPlugin, lib: Library, opts: AnalyzeOptions) -> Non
         engine.refresh_index(rebuild=True)
         ui.print_(
             f"mcbr: removed {removed} embeddings, analysed {counts.analysed} items ({counts.failed} failed), "
-            "rebuilt the index" + (f"; missing files left as failed: {len(report.absent)}" if report.absent else "")
+            "rebuilt the index"
+            + (f"; missing files left as failed: {len(report.absent)}" if report.absent else "")
         )
 
 
@@ -357,7 +364,9 @@ def _explain_no_albums(lib: Library, query_albums: set[int]) -> None:
             f"mcbr: --album: the library has no album besides the query's ({singletons}singletons "
             "belong to no album); try --artist, or beet similar without --album"
         )
-    raise ui.UserError(f"mcbr: --album: none of the other {others} albums has an embedding yet; run `beet mcbr`")
+    raise ui.UserError(
+        f"mcbr: --album: none of the other {others} albums has an embedding yet; run `beet mcbr`"
+    )
 
 
 def _artist_of(lib: Library) -> Callable[[int], Hashable]:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from beets import ui
 
 from beetsplug.mcbr import settings as plugin_settings
-from beetsplug.mcbr.settings import user_error
 from beetsplug.mcbr.commands import ensure_embeddings
+from beetsplug.mcbr.settings import user_error
 from mcbr_core.errors import McbrError
 
 if TYPE_CHECKING:

@@ -113,7 +113,7 @@ def run(plugin: McbrPlugin, lib: Library, s: settings.ServeSettings) -> None:
             f"http://{host}:{server.server_port}/ (Ctrl-C stops)"
         )
         if not s.token and s.host not in ("127.0.0.1", "localhost", "::1"):
-            plugin.log.warning(  # noqa: PLE1205 (beets formats {})
+            plugin.log.warning(
                 "serving {} without a token: anyone who can reach it can query the library", s.host
             )
         sys.stdout.flush()
@@ -639,7 +639,7 @@ def make_app(service: Service) -> Flask:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
-        log.error(  # noqa: PLE1205 (beets formats {})
+        log.error(
             "mcbr-serve: {} {}: {}: {}", flask.request.method, flask.request.path, type(exc).__name__, exc
         )
         return flask.jsonify(error="internal error (see the server's log)"), 500
@@ -844,7 +844,7 @@ def make_server(app: Flask, host: str, port: int, *, threads: int, log: logging.
 
         def log(self, type: str, message: str, *args: Any) -> None:
             text = _TOKEN_IN_QUERY.sub("***", message % args if args else message)
-            log.debug("mcbr-serve: {} {}", self.address_string(), text)  # noqa: PLE1205
+            log.debug("mcbr-serve: {} {}", self.address_string(), text)
 
     class PooledServer(BaseWSGIServer):
         multithread = True
@@ -860,7 +860,7 @@ def make_server(app: Flask, host: str, port: int, *, threads: int, log: logging.
         def _answer(self, request: Any, client_address: Any) -> None:
             try:
                 self.finish_request(request, client_address)
-            except Exception:  # noqa: BLE001 (socketserver's own contract: report, close, carry on)
+            except Exception:
                 self.handle_error(request, client_address)
             finally:
                 self.shutdown_request(request)

@@ -24,10 +24,10 @@ from mcbr_core.settings import (
 )
 
 if TYPE_CHECKING:
-    from mcbr_core.playlist.settings import PlaylistSettings
     from mcbr_core.players.dj import DjSettings
     from mcbr_core.players.mpd import MpdSettings
     from mcbr_core.playlist.mixes import MixSpec
+    from mcbr_core.playlist.settings import PlaylistSettings
 
 #: Defaults, mirrored in docs/configuration.md.
 DEFAULTS: dict[str, Any] = {
@@ -304,8 +304,10 @@ def _genre_rules(config: confuse.ConfigView) -> tuple[GenreRules, dict[str, str]
         canonical = True
     branches: tuple[tuple[str, ...], ...] = ()
     if canonical is not False or config["prefer_specific"].get(bool):  # prefer_specific needs a tree
-        tree = _lastgenre_file("genres-tree.yaml") if canonical in (True, False, "", None) else Path(
-            config["canonical"].as_filename()
+        tree = (
+            _lastgenre_file("genres-tree.yaml")
+            if canonical in (True, False, "", None)
+            else Path(config["canonical"].as_filename())
         )
         branches = flatten_tree(_read_yaml(tree, "canonical"))
     aliases_value = config["aliases"].get()
@@ -316,7 +318,9 @@ def _genre_rules(config: confuse.ConfigView) -> tuple[GenreRules, dict[str, str]
     elif aliases_value in (True, "", None):
         aliases = _read_yaml(_lastgenre_file("aliases.yaml"), "aliases") or {}
     else:
-        raise McbrError(f"mcbr.aliases: expected yes, no or a mapping of names to patterns, got {aliases_value!r}")
+        raise McbrError(
+            f"mcbr.aliases: expected yes, no or a mapping of names to patterns, got {aliases_value!r}"
+        )
     try:
         compiled = compile_aliases({str(k): [str(p) for p in v] for k, v in aliases.items()})
     except (re.error, TypeError) as exc:
@@ -448,7 +452,12 @@ def check_keys(config: confuse.ConfigView, defaults: dict[str, Any] = DEFAULTS, 
         raise McbrError(f"{where}: must be a mapping of settings, got {config.get()!r}")
     check(config.keys(), defaults, where=where)
     for key, default in defaults.items():
-        if isinstance(default, dict) and default and key not in _FREE_SECTIONS and isinstance(config[key].get(), dict):
+        if (
+            isinstance(default, dict)
+            and default
+            and key not in _FREE_SECTIONS
+            and isinstance(config[key].get(), dict)
+        ):
             check_keys(config[key], default, f"{where}.{key}")
 
 
@@ -479,7 +488,9 @@ def load(config: confuse.ConfigView) -> PluginSettings:
         read_auto(config)
         base_dir = Path(beets_config.config_dir())
         store_path = (
-            None if config["store"].get() in ("auto", "", None) else Path(config["store"].get(confuse.Filename(in_app_dir=True)))
+            None
+            if config["store"].get() in ("auto", "", None)
+            else Path(config["store"].get(confuse.Filename(in_app_dir=True)))
         )
         analysis = from_mapping(AnalysisSettings, {k: config[k].get() for k in _ANALYSIS_KEYS}, where="mcbr")
         genres, renames = _genre_rules(config)
@@ -500,12 +511,16 @@ def load(config: confuse.ConfigView) -> PluginSettings:
         )
         ray = from_mapping(RaySettings, config["ray"].flatten(), where="mcbr.ray")
         catalogue = config["adopt"]
-        adopt = None if catalogue.get() in ("", None) else Path(catalogue.get(confuse.Filename(in_app_dir=True)))
+        adopt = (
+            None if catalogue.get() in ("", None) else Path(catalogue.get(confuse.Filename(in_app_dir=True)))
+        )
         similar = config["similar"]
         if similar["count"].get(int) < 1:
             raise McbrError(f"mcbr.similar.count: must be at least 1, got {similar['count'].get()}")
         if similar["analyze_missing"].get(int) < 0:
-            raise McbrError(f"mcbr.similar.analyze_missing: must be >= 0, got {similar['analyze_missing'].get()}")
+            raise McbrError(
+                f"mcbr.similar.analyze_missing: must be >= 0, got {similar['analyze_missing'].get()}"
+            )
         return PluginSettings(
             force=config["force"].get(bool),
             keep_existing=config["keep_existing"].get(bool),

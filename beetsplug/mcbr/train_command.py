@@ -65,7 +65,9 @@ def _split(value: Any, separator: str) -> list[str]:
     return [v.strip() for v in str(value).split(separator.strip() or ";") if v.strip()]
 
 
-def library_rows(items: list[Item], *, separator: str = "; ", include_predicted: bool = False) -> list[dict[str, Any]]:
+def library_rows(
+    items: list[Item], *, separator: str = "; ", include_predicted: bool = False
+) -> list[dict[str, Any]]:
     """Items -> rows of the core's ``library`` dataset (``id, path, artist, genres, mood, album``)."""
     rows = []
     for item in items:
@@ -120,19 +122,28 @@ def _bridge_shows(level: int) -> bool:
 
 def train_command(plugin: McbrPlugin) -> ui.Subcommand:
     """``beet mcbr-train [QUERY]``: train a model (on the library's own labels by default)."""
-    cmd = ui.Subcommand("mcbr-train", help="train a genre or mood model on a dataset or on your own library's tags")
+    cmd = ui.Subcommand(
+        "mcbr-train", help="train a genre or mood model on a dataset or on your own library's tags"
+    )
     p = cmd.parser
     p.add_option("--dataset", nargs=2, metavar="KIND ROOT", default=None,
                  help="a registered dataset (fma, gtzan, webapi, emotify, 4q, library) and its folder; "
                       "default: the library items matching QUERY")  # fmt: skip
-    p.add_option("-O", "--dataset-option", dest="dataset_options", action="append", default=[], metavar="KEY=VALUE")
+    p.add_option(
+        "-O", "--dataset-option", dest="dataset_options", action="append", default=[], metavar="KEY=VALUE"
+    )
     p.add_option("--task", help="genre, genres, mood, moods, or a dataset's own task")
-    p.add_option("--mode", choices=["net", "probe", "head", "stats"],
-                 help="network, per-patch linear probe, clip-level head, or statistics baseline")
+    p.add_option(
+        "--mode",
+        choices=["net", "probe", "head", "stats"],
+        help="network, per-patch linear probe, clip-level head, or statistics baseline",
+    )
     p.add_option("--arch", help="architecture of a net (e.g. whitell_time, tower, xing)")
     p.add_option("-A", "--arch-option", dest="arch_options", action="append", default=[], metavar="KEY=VALUE")
     p.add_option("--features", help="feature extractor of a net (e.g. whitell-mel, tower-mel)")
-    p.add_option("-F", "--feature-option", dest="feature_options", action="append", default=[], metavar="KEY=VALUE")
+    p.add_option(
+        "-F", "--feature-option", dest="feature_options", action="append", default=[], metavar="KEY=VALUE"
+    )
     p.add_option("--base-model", help="pretrained model a probe reads")
     p.add_option("--epochs", type="int")
     p.add_option("--batch-size", dest="batch_size", type="int")
@@ -146,7 +157,9 @@ def train_command(plugin: McbrPlugin) -> ui.Subcommand:
     p.add_option("--name", help="run and model name")
     p.add_option("--resume", action="store_true", default=False, help="continue the run of the same name")
     p.add_option("--min-count", dest="min_count", type="int", help="library: drop labels on fewer items")
-    p.add_option("--max-seconds", dest="max_seconds", type="float", help="library: decode the middle N seconds")
+    p.add_option(
+        "--max-seconds", dest="max_seconds", type="float", help="library: decode the middle N seconds"
+    )
     p.add_option("--include-predicted", dest="include_predicted", action="store_true", default=False,
                  help="library: also learn labels the plugin wrote itself")  # fmt: skip
 
@@ -177,7 +190,9 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
         max_seconds = pick(opts.max_seconds, "max_seconds") if kind == "library" else opts.max_seconds or 0.0
     else:
         kind, root = "library", Path(lib.path.decode() if isinstance(lib.path, bytes) else lib.path)
-        rows = library_rows(list(lib.items(args)), separator=conf.separator, include_predicted=opts.include_predicted)
+        rows = library_rows(
+            list(lib.items(args)), separator=conf.separator, include_predicted=opts.include_predicted
+        )
         if not rows:
             raise ui.UserError("mcbr-train: no items with genres or moods of their own match the query")
         dataset = load_dataset(kind, root, rows=rows, min_count=pick(opts.min_count, "min_count"),

@@ -68,7 +68,9 @@ class Decoder(Protocol):
         """Read sample rate, channel count and duration without decoding."""
         ...
 
-    def decode(self, path: Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
+    def decode(
+        self, path: Path, *, start: float = 0.0, duration: float | None = None
+    ) -> tuple[np.ndarray, int]:
         """Decode ``duration`` seconds from ``start``.
 
         Returns
@@ -101,7 +103,9 @@ class SoundfileDecoder:
             raise DecodeError(f"libsndfile cannot open it ({_short(exc)})") from exc
         return AudioInfo(sr, channels, frames / max(sr, 1))
 
-    def decode(self, path: Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
+    def decode(
+        self, path: Path, *, start: float = 0.0, duration: float | None = None
+    ) -> tuple[np.ndarray, int]:
         """Decode a window; a read error after the first block ends it early (the caller sees it short)."""
         import soundfile as sf
 
@@ -139,7 +143,9 @@ class PyAVDecoder:
     """FFmpeg's libraries through PyAV (no system ffmpeg needed)."""
 
     name = "pyav"
-    extensions = frozenset({".m4a", ".mp4", ".aac", ".alac", ".wma", ".asf", ".mka", ".webm", ".ape", ".wv", ".opus"})
+    extensions = frozenset(
+        {".m4a", ".mp4", ".aac", ".alac", ".wma", ".asf", ".mka", ".webm", ".ape", ".wv", ".opus"}
+    )
 
     def info(self, path: Path) -> AudioInfo:
         import av
@@ -153,13 +159,17 @@ class PyAVDecoder:
                     duration = float(stream.duration * stream.time_base)
                 else:
                     duration = float(container.duration or 0) / 1e6
-                return AudioInfo(int(stream.rate or stream.codec_context.sample_rate), int(stream.channels), duration)
+                return AudioInfo(
+                    int(stream.rate or stream.codec_context.sample_rate), int(stream.channels), duration
+                )
         except DecodeError:
             raise
         except Exception as exc:
             raise DecodeError(f"ffmpeg cannot open it ({_short(exc)})") from exc
 
-    def decode(self, path: Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
+    def decode(
+        self, path: Path, *, start: float = 0.0, duration: float | None = None
+    ) -> tuple[np.ndarray, int]:
         """Decode a window, skipping packets the codec rejects (as the ffmpeg tool does).
 
         What decodes before a fatal error (the demuxer losing sync) is returned, so
@@ -299,7 +309,7 @@ def _seconds(blocks: list[np.ndarray], sr: int) -> float:
     return sum(len(b) for b in blocks) / max(sr, 1)
 
 
-def _audio_stream(container: object):  # noqa: ANN202 - av types are optional
+def _audio_stream(container: object):
     streams = [s for s in container.streams if s.type == "audio"]  # type: ignore[attr-defined]
     if not streams:
         raise DecodeError("the file has no audio stream")
@@ -348,7 +358,9 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     -------
     np.ndarray [shape=(n_samples,), dtype=float32]
     """
-    mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0].astype(np.float32)
+    mono = (
+        samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0].astype(np.float32)
+    )
     if not np.isfinite(mono).all():
         mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
     return mono

@@ -8,7 +8,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class Inference:
     """Outputs of a backend for a batch of patches.

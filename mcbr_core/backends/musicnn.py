@@ -62,7 +62,9 @@ class MusicnnBackend:
         return Inference(heads={head: np.concatenate(probs)}, embedding=np.concatenate(embs))
 
 
-def musicnn_backend(*, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> MusicnnBackend:
+def musicnn_backend(
+    *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]
+) -> MusicnnBackend:
     """Factory registered as ``musicnn``."""
     return MusicnnBackend(model=model, card=card, device=device, options=options)
 

@@ -48,6 +48,7 @@ _MTT_GENRES = {
 }  # fmt: skip
 _MTT_MOODS = {"slow", "fast", "loud", "quiet", "soft", "weird"}
 
+
 def kinds(labels: tuple[str, ...]) -> dict[str, str]:
     """Map each label of a musicnn head to ``"genre"``, ``"mood"`` or ``"other"``.
 

@@ -150,21 +150,21 @@ def _dense_head_class() -> type:
                 width = config.hidden
             self.out = nn.Linear(width, config.n_classes)
 
-        def embed(self, x):  # noqa: ANN001, ANN202
+        def embed(self, x):
             """``(B, C, F, T)`` -> ``(B, D)``: the hidden layer, or the (time-averaged) input."""
             h = x.mean(dim=-1).flatten(1)  # (B, C * F)
             if self.hidden is not None:
                 h = self.hidden(self.drop(h)).relu()  # (B, hidden)
             return h
 
-        def forward(self, x):  # noqa: ANN001, ANN202
+        def forward(self, x):
             """Logits ``(B, n_classes)``."""
             return self.out(self.drop(self.embed(x)))
 
     return _DenseHead
 
 
-def DenseHead(config: DenseHeadConfig) -> nn.Module:  # noqa: N802 - a class factory (torch imported lazily)
+def DenseHead(config: DenseHeadConfig) -> nn.Module:
     """Build a :class:`DenseHeadConfig` network."""
     return _dense_head_class()(config)
 
@@ -206,7 +206,9 @@ class TrainedBackend:
         try:
             net.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:
-            raise ModelError(f"{model}: weights do not fit {arch['family']} ({str(exc).splitlines()[0]})") from None
+            raise ModelError(
+                f"{model}: weights do not fit {arch['family']} ({str(exc).splitlines()[0]})"
+            ) from None
         self._torch = torch
         self._device = device
         self._net = net.to(device).eval()
@@ -287,7 +289,9 @@ class TrainedBackend:
         return (logits.sigmoid() if self._sigmoid else logits.softmax(dim=-1)).cpu().numpy()
 
 
-def trained_backend(*, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> TrainedBackend:
+def trained_backend(
+    *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]
+) -> TrainedBackend:
     """Factory registered as ``trained``."""
     return TrainedBackend(model=model, card=card, device=device, options=options)
 

@@ -14,7 +14,7 @@ from mcbr_core.errors import ConfigError
 from mcbr_core.hookspecs import Register, hookimpl
 
 
-def musicnn_mel(options: dict[str, Any]):  # noqa: ANN201 - returns MusicnnMel
+def musicnn_mel(options: dict[str, Any]):
     """Build the musicnn log-mel extractor from a feature config dict."""
     from dataclasses import fields
 
@@ -27,17 +27,17 @@ def musicnn_mel(options: dict[str, Any]):  # noqa: ANN201 - returns MusicnnMel
     return MusicnnMel(MusicnnMelConfig(**options))
 
 
-def won_mel(options: dict[str, Any]):  # noqa: ANN201 - returns WonMel
+def won_mel(options: dict[str, Any]):
     """Build the log-mel extractor of Won et al.'s taggers from a feature config dict."""
     return _build("won-mel", "mcbr_core.features.won_mel", "WonMel", "WonMelConfig", options)
 
 
-def mcbr_stats(options: dict[str, Any]):  # noqa: ANN201 - returns StatsExtractor
+def mcbr_stats(options: dict[str, Any]):
     """Build the statistics baseline's extractor (MFCC/chroma/contrast statistics) from a feature config dict."""
     return _build("mcbr-stats", "mcbr_core.features.stats", "StatsExtractor", "StatsConfig", options)
 
 
-def _build(name: str, module: str, extractor: str, config: str, options: dict[str, Any], **fixed: Any):  # noqa: ANN202
+def _build(name: str, module: str, extractor: str, config: str, options: dict[str, Any], **fixed: Any):
     from mcbr_core.features.normalise import config_from_options
 
     mod = importlib.import_module(module)
@@ -45,19 +45,19 @@ def _build(name: str, module: str, extractor: str, config: str, options: dict[st
     return getattr(mod, extractor)(cfg)
 
 
-def xing_hyperimage(options: dict[str, Any]):  # noqa: ANN201 - returns XingHyperImage
+def xing_hyperimage(options: dict[str, Any]):
     """Build Xing et al.'s hyper-image extractor from a feature config dict."""
     return _build(
         "xing-hyperimage", "mcbr_core.features.hyperimage", "XingHyperImage", "XingHyperImageConfig", options
     )
 
 
-def tower_mel(options: dict[str, Any]):  # noqa: ANN201 - returns TowerMel
+def tower_mel(options: dict[str, Any]):
     """Build Tower & Vegner's log-mel extractor from a feature config dict."""
     return _build("tower-mel", "mcbr_core.features.mel", "TowerMel", "TowerMelConfig", options)
 
 
-def _whitell(kind: str):  # noqa: ANN202
+def _whitell(kind: str):
     name = {
         "stft": "whitell-stft",
         "stft_half": "whitell-stft-half",
@@ -67,7 +67,7 @@ def _whitell(kind: str):  # noqa: ANN202
         "chroma": "whitell-chroma",
     }[kind]
 
-    def factory(options: dict[str, Any]):  # noqa: ANN202 - returns WhitellFeature
+    def factory(options: dict[str, Any]):
         return _build(
             name, "mcbr_core.features.whitell", "WhitellFeature", "WhitellFeatureConfig", options, kind=kind
         )
@@ -77,7 +77,7 @@ def _whitell(kind: str):  # noqa: ANN202
     return name, factory
 
 
-def zhang_audiowords(options: dict[str, Any]):  # noqa: ANN201 - returns AudioWords
+def zhang_audiowords(options: dict[str, Any]):
     """Build Zhang et al.'s audio-word extractor from a feature config dict.
 
     ``options["state"]`` (optional) holds the codebook arrays stored with the model

@@ -266,7 +266,9 @@ class ExtractorBase:
         """
         self.check_spectra(spectra)
         out = normalise(self.raw(spectra), self.config.mean, self.config.std)
-        return out if out.flags.writeable and out.flags.c_contiguous else np.array(out, order="C")  # not a cached view
+        return (
+            out if out.flags.writeable and out.flags.c_contiguous else np.array(out, order="C")
+        )  # not a cached view
 
     def check_spectra(self, spectra: Spectra) -> None:
         """Raise ``ValueError`` unless ``spectra`` has this extractor's rate, FFT size and hop."""

@@ -71,7 +71,9 @@ def validate_card(card: Mapping[str, Any], *, source: str = "model card") -> dic
     return dict(card)
 
 
-def save_model(path: str | Path, tensors: Mapping[str, torch.Tensor | np.ndarray], card: Mapping[str, Any]) -> Path:
+def save_model(
+    path: str | Path, tensors: Mapping[str, torch.Tensor | np.ndarray], card: Mapping[str, Any]
+) -> Path:
     """Write weights and card to ``path`` (``.safetensors``) and a sidecar ``.json``.
 
     Parameters
@@ -103,7 +105,9 @@ def save_model(path: str | Path, tensors: Mapping[str, torch.Tensor | np.ndarray
     save_file(arrays, str(tmp), metadata={"card": json.dumps(card, sort_keys=True)})
     tmp.replace(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    path.with_suffix(".json").write_text(json.dumps({**card, "sha256": digest}, indent=2, sort_keys=True) + "\n")
+    path.with_suffix(".json").write_text(
+        json.dumps({**card, "sha256": digest}, indent=2, sort_keys=True) + "\n"
+    )
     return path
 
 

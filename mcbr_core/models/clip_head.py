@@ -117,7 +117,11 @@ class ClipHead:
         dim = weight.shape[1]
         mean = np.asarray(norm.get("mean") or np.zeros(dim), dtype=np.float64)
         std = np.asarray(norm.get("std") or np.ones(dim), dtype=np.float64)
-        if weight.shape != (len(labels), dim) or bias.shape != (len(labels),) or not mean.shape == std.shape == (dim,):
+        if (
+            weight.shape != (len(labels), dim)
+            or bias.shape != (len(labels),)
+            or not mean.shape == std.shape == (dim,)
+        ):
             raise ModelError(f"{path}: tensors of shape {weight.shape} do not fit {len(labels)} labels")
         return cls(
             model_id=str(card["id"]),

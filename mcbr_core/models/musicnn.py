@@ -270,7 +270,9 @@ def load_musicnn(path: str | Path) -> tuple[Musicnn, dict[str, Any]]:
     net = Musicnn(config)
     missing, unexpected = net.load_state_dict(tensors, strict=False)
     if missing or unexpected:
-        raise ModelError(f"{path}: weights do not fit musicnn (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ModelError(
+            f"{path}: weights do not fit musicnn (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return net.eval(), card
 
 

@@ -21,9 +21,6 @@ def _sq_distances(x: np.ndarray, centres: np.ndarray, xx: np.ndarray | None = No
     return np.maximum(d, 0.0)
 
 
-
-
-
 def _plus_plus(x: np.ndarray, k: int, rng: np.random.Generator, xx: np.ndarray) -> np.ndarray:
     """k-means++ starting centres ``(k, D)``."""
     centres = [x[rng.integers(len(x))]]

@@ -41,7 +41,10 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         """Whether nothing needs fixing that a repair can fix (missing files need the user)."""
-        return not (self.missing or self.changed or self.orphans or self.stale) and self.index in ("fresh", "empty")
+        return not (self.missing or self.changed or self.orphans or self.stale) and self.index in (
+            "fresh",
+            "empty",
+        )
 
     def findings(self) -> list[tuple[str, list[int]]]:
         """A human summary, one finding a line, each with the library items it names."""
@@ -50,7 +53,10 @@ class CheckReport:
             (f"items changed since analysis: {len(self.changed)}", self.changed),
             (f"items whose file is missing: {len(self.absent)}", self.absent),
             (f"orphaned embeddings (item gone): {len(self.orphans)}", []),
-            (f"embeddings of other models or feature versions: {len(self.stale)}", sorted({i for i, _ in self.stale})),
+            (
+                f"embeddings of other models or feature versions: {len(self.stale)}",
+                sorted({i for i, _ in self.stale}),
+            ),
             (f"index: {self.index}", []),
         ]
 

@@ -66,7 +66,9 @@ class EmbeddingStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # beets runs import stages in several threads: one connection, serialised by a lock
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self.transaction():
@@ -76,7 +78,9 @@ class EmbeddingStore:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         ((schema,),) = self._read("SELECT value FROM meta WHERE key='schema'")
         if schema != SCHEMA_VERSION:
-            raise IndexMismatchError(f"{self.path}: store schema {schema}, this version reads {SCHEMA_VERSION}")
+            raise IndexMismatchError(
+                f"{self.path}: store schema {schema}, this version reads {SCHEMA_VERSION}"
+            )
 
     def close(self) -> None:
         """Close the connection."""
@@ -147,7 +151,9 @@ class EmbeddingStore:
             # one row tells the model's dimension (every row was checked so); DISTINCT scanned the whole table
             dims = db.execute("SELECT dim FROM embeddings WHERE model_id=? LIMIT 1", (model_id,)).fetchall()
             if dims and dims[0][0] != vec.size:
-                raise IndexMismatchError(f"model {model_id}: store holds {dims[0][0]}-d vectors, got {vec.size}-d")
+                raise IndexMismatchError(
+                    f"model {model_id}: store holds {dims[0][0]}-d vectors, got {vec.size}-d"
+                )
             db.execute(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (item_id, model_id, feature_version, vec.size, vec.tobytes(), path, mtime, time.time()),
@@ -176,7 +182,10 @@ class EmbeddingStore:
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)",
-                ((int(i), model_id, feature_version, vecs.shape[1], v.tobytes(), now) for i, v in zip(item_ids, vecs)),
+                (
+                    (int(i), model_id, feature_version, vecs.shape[1], v.tobytes(), now)
+                    for i, v in zip(item_ids, vecs)
+                ),
             )
             self._bump([model_id])
 
@@ -210,7 +219,9 @@ class EmbeddingStore:
         vectors : np.ndarray [shape=(N, D), dtype=float32]
         """
         if item_ids is None:
-            rows = self._read("SELECT item_id, vector FROM embeddings WHERE model_id=? ORDER BY item_id", (model_id,))
+            rows = self._read(
+                "SELECT item_id, vector FROM embeddings WHERE model_id=? ORDER BY item_id", (model_id,)
+            )
         else:
             wanted = sorted(set(int(i) for i in item_ids))
             rows = []
@@ -234,7 +245,11 @@ class EmbeddingStore:
             return 0
         deleted = 0
         with self.transaction() as db:
-            models = [model_id] if model_id else [r[0] for r in db.execute("SELECT DISTINCT model_id FROM embeddings")]
+            models = (
+                [model_id]
+                if model_id
+                else [r[0] for r in db.execute("SELECT DISTINCT model_id FROM embeddings")]
+            )
             for i in range(0, len(ids), 900):
                 chunk = ids[i : i + 900]
                 sql = f"DELETE FROM embeddings WHERE item_id IN ({','.join('?' * len(chunk))})"

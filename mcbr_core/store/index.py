@@ -167,7 +167,7 @@ class AnnoyIndexBackend(_FileIndex):
             "seed": int(self.options.get("seed", 42)),
         }
 
-    def _new(self):  # noqa: ANN202
+    def _new(self):
         from annoy import AnnoyIndex
 
         return AnnoyIndex(self.dim, self.metric)
@@ -186,7 +186,10 @@ class AnnoyIndexBackend(_FileIndex):
         tmp = final.with_name(final.name + f".tmp{os.getpid()}")
         ann.save(str(tmp))
         ann.unload()
-        sizes = {".ids.npy": _write_array(self._file(".ids.npy"), ids.astype(np.int64)), ".ann": tmp.stat().st_size}
+        sizes = {
+            ".ids.npy": _write_array(self._file(".ids.npy"), ids.astype(np.int64)),
+            ".ann": tmp.stat().st_size,
+        }
         _replace(tmp, final)
         self._write_meta(
             IndexMeta(self.name, self.dim, self.metric, self.model_id, generation, len(ids), p, sizes)
@@ -208,7 +211,10 @@ class AnnoyIndexBackend(_FileIndex):
         if self.meta is None or self.meta.n_items == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         pos, dist = self._ann.get_nns_by_vector(
-            np.asarray(vector, dtype=np.float32).tolist(), n, search_k=self.params()["search_k"], include_distances=True
+            np.asarray(vector, dtype=np.float32).tolist(),
+            n,
+            search_k=self.params()["search_k"],
+            include_distances=True,
         )
         return self.ids[np.asarray(pos, dtype=np.int64)], np.asarray(dist, dtype=np.float32)
 
@@ -225,7 +231,9 @@ class ExactIndexBackend(_FileIndex):
             ".ids.npy": _write_array(self._file(".ids.npy"), ids.astype(np.int64)),
             ".vec.npy": _write_array(self._file(".vec.npy"), vecs),
         }
-        self._write_meta(IndexMeta(self.name, self.dim, self.metric, self.model_id, generation, len(ids), {}, sizes))
+        self._write_meta(
+            IndexMeta(self.name, self.dim, self.metric, self.model_id, generation, len(ids), {}, sizes)
+        )
 
     def load(self) -> IndexMeta | None:
         meta = self._read_meta((".ids.npy", ".vec.npy"))
@@ -255,12 +263,16 @@ def distances(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray
     return measure(vectors, query, metric).astype(np.float32)
 
 
-def annoy_backend(*, path: Path, dim: int, metric: str, model_id: str, options: dict[str, Any]) -> AnnoyIndexBackend:
+def annoy_backend(
+    *, path: Path, dim: int, metric: str, model_id: str, options: dict[str, Any]
+) -> AnnoyIndexBackend:
     """Factory registered as ``annoy``."""
     return AnnoyIndexBackend(path=path, dim=dim, metric=metric, model_id=model_id, options=options)
 
 
-def exact_backend(*, path: Path, dim: int, metric: str, model_id: str, options: dict[str, Any]) -> ExactIndexBackend:
+def exact_backend(
+    *, path: Path, dim: int, metric: str, model_id: str, options: dict[str, Any]
+) -> ExactIndexBackend:
     """Factory registered as ``exact``."""
     return ExactIndexBackend(path=path, dim=dim, metric=metric, model_id=model_id, options=options)
 

@@ -44,7 +44,9 @@ class RunLock:
             if not wait:
                 fh.close()
                 return False
-            log.warning("another mcbr run (pid %s) is analysing this library; waiting for it to finish", owner)
+            log.warning(
+                "another mcbr run (pid %s) is analysing this library; waiting for it to finish", owner
+            )
             fcntl.flock(fh, fcntl.LOCK_EX)
         fh.seek(0)
         fh.truncate()
@@ -66,5 +68,7 @@ class RunLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()

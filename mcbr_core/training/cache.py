@@ -247,7 +247,10 @@ class EmbeddingSource:
             from mcbr_core.settings import AnalysisSettings
 
             settings = AnalysisSettings(
-                model=self.model, device=self._device, max_patches=self._windows[0], window_patches=self._windows[1]
+                model=self.model,
+                device=self._device,
+                max_patches=self._windows[0],
+                window_patches=self._windows[1],
             )
             self._analyzer = Analyzer(settings, self._plugins)
         return self._analyzer

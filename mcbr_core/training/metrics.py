@@ -175,7 +175,9 @@ def nearest_neighbours(embeddings: np.ndarray, k: int, *, chunk: int = 1024) -> 
     return out
 
 
-def knn_label_precision(embeddings: np.ndarray, y: np.ndarray, k: int = 10, *, n_labels: int | None = None) -> float:
+def knn_label_precision(
+    embeddings: np.ndarray, y: np.ndarray, k: int = 10, *, n_labels: int | None = None
+) -> float:
     """Mean share of each clip's ``k`` nearest neighbours that share a label with it."""
     y = np.asarray(y)
     n_labels = n_labels or (y.shape[1] if y.ndim == 2 else int(y.max()) + 1 if len(y) else 1)
@@ -308,7 +310,9 @@ def format_fold_table(rows: Sequence[Mapping[str, Any]], *, architecture: str = 
 
     for r in rows:
         fold = str(r.get("fold", ""))
-        lines.append("  ".join([fold.ljust(5), architecture.ljust(arch_w), *(fmt(r.get(c[0]), c) for c in cols)]))
+        lines.append(
+            "  ".join([fold.ljust(5), architecture.ljust(arch_w), *(fmt(r.get(c[0]), c) for c in cols)])
+        )
     if len(rows) > 1:
         for name, fn in (("mean", np.mean), ("std", np.std)):
             vals = []

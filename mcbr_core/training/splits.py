@@ -219,4 +219,6 @@ def gtzan_fault_filtered() -> dict[str, str]:
 
 
 #: The 70 excerpts the fault-filtered split leaves out.
-GTZAN_EXCLUDED = frozenset(f"{g}.{n:05d}" for g in GTZAN_GENRES for n in range(100)) - set(gtzan_fault_filtered())
+GTZAN_EXCLUDED = frozenset(f"{g}.{n:05d}" for g in GTZAN_GENRES for n in range(100)) - set(
+    gtzan_fault_filtered()
+)

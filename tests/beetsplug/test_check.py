@@ -63,7 +63,9 @@ class TestImportSummary(McbrHelper):
 
         self.make_track("a", freq=HIGH)
         self.make_track("b", freq=LOW)
-        sf.write(self.import_path / "silent.wav", np.zeros((0, 1), dtype=np.float32), 22050)  # valid, no samples
+        sf.write(
+            self.import_path / "silent.wav", np.zeros((0, 1), dtype=np.float32), 22050
+        )  # valid, no samples
         out = self.run_with_output("import", "-A", "-s", str(self.import_path))
         assert "mcbr: analysed 2, tagged 2, 1 failed" in out and "mcbr_status:failed" in out
 

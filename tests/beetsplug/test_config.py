@@ -31,7 +31,11 @@ class TestConfigErrors(McbrHelper):
         [
             ("similiar", {"count": 3}, r"^mcbr: unknown key 'similiar' \(did you mean 'similar'\?\)$"),
             ("similar", {"cont": 3}, r"^mcbr.similar: unknown key 'cont' \(did you mean 'count'\?\)$"),
-            ("genre", {"treshold": 0.5}, r"^mcbr.genre: unknown key 'treshold' \(did you mean 'threshold'\?\)$"),
+            (
+                "genre",
+                {"treshold": 0.5},
+                r"^mcbr.genre: unknown key 'treshold' \(did you mean 'threshold'\?\)$",
+            ),
             ("train", {"epoch": 3}, r"^mcbr.train: unknown key 'epoch' \(did you mean 'epochs'\?\)$"),
             ("index", {"trees": 3}, r"^mcbr.index: unknown key 'trees' \(did you mean 'n_trees'\?\)$"),
         ],

@@ -47,9 +47,10 @@ class TestTwoLibraries(McbrHelper):
         assert self.similar_titles(self.lib, "title:a1") == ["a2", "a3", "a4"]
         assert self.similar_titles(other, "title:b1") == ["b2", "b3", "b4"]
         assert self.similar_titles(self.lib, "title:a4") == ["a3", "a2", "a1"]
-        with EmbeddingStore(self.temp_path / "library.mcbr.db") as mine, EmbeddingStore(
-            self.temp_path / "other.mcbr.db"
-        ) as theirs:
+        with (
+            EmbeddingStore(self.temp_path / "library.mcbr.db") as mine,
+            EmbeddingStore(self.temp_path / "other.mcbr.db") as theirs,
+        ):
             assert (mine.count(), theirs.count()) == (4, 4)
             assert {bytes(r.path) for r in mine.rows()} == {bytes(i.path) for i in self.lib.items()}
             assert {bytes(r.path) for r in theirs.rows()} == {bytes(i.path) for i in other.items()}
@@ -98,7 +99,9 @@ class TestTakeOver(McbrHelper):
         self.legacy_import({"hi": HIGH, "lo": LOW})
         with EmbeddingStore(self.temp_path / "mcbr.db") as legacy:  # another library wrote item 1 since
             vector = legacy.get(1, "toy-1")
-            legacy.put(1, vector, model_id="toy-1", feature_version="toy-features-1", path=b"/elsewhere/x.mp3")
+            legacy.put(
+                1, vector, model_id="toy-1", feature_version="toy-features-1", path=b"/elsewhere/x.mp3"
+            )
         self.reload_with_auto_store()
         self.run_command("ls")  # opens the library: the takeover is considered, and declined
         with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:

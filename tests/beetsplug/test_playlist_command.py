@@ -257,7 +257,10 @@ class TestErrorsAndAnalysis(PlaylistHelper):
             (("radio", "title:low0", "--clusters", "2"), "--clusters does not apply to radio"),
             (("radio", "title:low0", "-O", "colour=red"), r"mcbr.playlist.radio: unknown key 'colour'"),
             (("radio", "title:low0", "-O", "nonsense"), r"-O: expected KEY=VALUE, got 'nonsense'"),
-            (("radio", "title:low0", "-O", "pool=abc"), r"^mcbr.playlist.radio.pool: expected a whole number, got 'abc'$"),
+            (
+                ("radio", "title:low0", "-O", "pool=abc"),
+                r"^mcbr.playlist.radio.pool: expected a whole number, got 'abc'$",
+            ),
             (("radio", "title:low0", "-O", "pool=yes"), r"pool: expected a whole number, got True"),
         ],
     )

@@ -45,12 +45,16 @@ class McbrHelper(PluginMixin, ImportHelper):
         self.run_command(*args)
         return self._capsys.readouterr().out
 
-    def make_track(self, name: str, *, freq: float, fmt: str = "mp3", seconds: float = 3.0, **tags: object) -> Path:
+    def make_track(
+        self, name: str, *, freq: float, fmt: str = "mp3", seconds: float = 3.0, **tags: object
+    ) -> Path:
         """A generated track in the import folder, with beets-style tags."""
         path = self.import_path / f"{name}.{fmt}"
         write_audio(path, tone(seconds, sr=22050, freq=freq), 22050)
         mf = mediafile.MediaFile(str(path))
-        mf.update({"title": name, "artist": tags.pop("artist", "Test Artist"), "album": f"Album {name}", **tags})
+        mf.update(
+            {"title": name, "artist": tags.pop("artist", "Test Artist"), "album": f"Album {name}", **tags}
+        )
         mf.save()
         return path
 
@@ -80,7 +84,10 @@ class TestImport(McbrHelper):
         for fmt in ("mp3", "flac", "m4a"):
             self.make_track(f"t{fmt}", freq=HIGH, fmt=fmt)
         self.import_singletons()
-        raw = {fmt: mutagen.File(self.lib.items(f"title:t{fmt}").get().filepath) for fmt in ("mp3", "flac", "m4a")}
+        raw = {
+            fmt: mutagen.File(self.lib.items(f"title:t{fmt}").get().filepath)
+            for fmt in ("mp3", "flac", "m4a")
+        }
         assert str(raw["mp3"].tags["TXXX:MOOD"]) == "Happy"
         assert str(raw["mp3"].tags["TMOO"]) == "Happy"
         assert raw["flac"].tags["MOOD"] == ["Happy"]
@@ -136,12 +143,16 @@ class TestImport(McbrHelper):
         assert item.genres == ["Rock"]  # in the database
         assert hashlib.sha256(item.filepath.read_bytes()).hexdigest() == before  # not in the file
 
-    def test_undecodable_file_is_marked_and_the_import_goes_on(self, caplog: pytest.LogCaptureFixture) -> None:
+    def test_undecodable_file_is_marked_and_the_import_goes_on(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         import numpy as np
         import soundfile as sf
 
         self.make_track("good", freq=HIGH)
-        sf.write(self.import_path / "silent.wav", np.zeros((0, 1), dtype=np.float32), 22050)  # valid, no samples
+        sf.write(
+            self.import_path / "silent.wav", np.zeros((0, 1), dtype=np.float32), 22050
+        )  # valid, no samples
         self.import_singletons()
         assert self.lib.items("title:good").get()["mcbr_status"] == "ok"
         bad = self.lib.items("format:WAV").get()
@@ -214,7 +225,9 @@ class TestCommands(McbrHelper):
             item.store()
         from mcbr_core.store.embeddings import EmbeddingStore
 
-        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:  # file changes are judged by the store's mtime
+        with EmbeddingStore(
+            self.temp_path / "library.mcbr.db"
+        ) as store:  # file changes are judged by the store's mtime
             for item in self.lib.items():
                 store.set_path(item.id, bytes(item.path), item.filepath.stat().st_mtime)
         out = self.run_with_output("mcbr", "-W")
@@ -368,7 +381,9 @@ class TestCheck(McbrHelper):
         with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
             store.remove([a.id])  # an item without embedding
             store.put(999, np.ones(2, dtype=np.float32), model_id="toy-1", feature_version="1")  # orphan
-            store.put(a.id, np.ones(8, dtype=np.float32), model_id="old-model", feature_version="1")  # stale model
+            store.put(
+                a.id, np.ones(8, dtype=np.float32), model_id="old-model", feature_version="1"
+            )  # stale model
         out = self.run_with_output("mcbr", "--check")
         assert "items without an embedding: 1" in out
         assert "orphaned embeddings (item gone): 1" in out
@@ -404,9 +419,13 @@ class TestReviewFixes(McbrHelper):
     def test_partial_kind_section_keeps_the_other_default(self) -> None:
         self.config["mcbr"]["genre"] = {"count": 5}
         settings = self.load_settings()
-        assert settings.tags.genre.count == 5 and settings.tags.genre.threshold == 0.3 and settings.tags.genre.source == "auto"
+        assert (
+            settings.tags.genre.count == 5
+            and settings.tags.genre.threshold == 0.3
+            and settings.tags.genre.source == "auto"
+        )
 
-    def load_settings(self):  # noqa: ANN201
+    def load_settings(self):
         from beetsplug.mcbr import settings
 
         return settings.load(self.config["mcbr"])

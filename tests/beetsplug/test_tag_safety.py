@@ -24,9 +24,12 @@ def png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)) + chunk(
-        b"IDAT", zlib.compress(raw)
-    ) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def snapshot(path: Path) -> dict[str, object]:
@@ -64,8 +67,15 @@ class TestNoTagLoss(McbrHelper):
         return path
 
     @pytest.mark.parametrize(
-        ("fmt", "id3v23"), [("mp3", True), ("mp3", False), ("flac", False), ("ogg", False), ("opus", False),
-                            ("m4a", False)],  # fmt: skip
+        ("fmt", "id3v23"),
+        [
+            ("mp3", True),
+            ("mp3", False),
+            ("flac", False),
+            ("ogg", False),
+            ("opus", False),
+            ("m4a", False),
+        ],  # fmt: skip
     )
     def test_only_genre_and_mood_change(self, fmt: str, id3v23: bool) -> None:
         path = self.rich_track("t", fmt, id3v23=id3v23)
@@ -94,7 +104,9 @@ class TestNoTagLoss(McbrHelper):
             import beetsplug.mcbr
 
             real = os.access
-            monkeypatch.setattr(beetsplug.mcbr.os, "access", lambda p, m: False if m == os.W_OK else real(p, m))
+            monkeypatch.setattr(
+                beetsplug.mcbr.os, "access", lambda p, m: False if m == os.W_OK else real(p, m)
+            )
         self.run_with_output("mcbr")
         assert hashlib.sha256(item.filepath.read_bytes()).hexdigest() == digest
         assert any("read-only" in r.getMessage() for r in caplog.records)
@@ -130,7 +142,9 @@ class TestId3v23RoundTrip(McbrHelper):
         assert item.genres == ["Rock", "Jazz"]
         assert mediafile.MediaFile(str(item.filepath)).genres == ["Rock/Jazz"]  # one TCON value in v2.3
         stat = item.filepath.stat()
-        os.utime(item.filepath, (stat.st_atime, stat.st_mtime + 10))  # changed by another tool: update reads it
+        os.utime(
+            item.filepath, (stat.st_atime, stat.st_mtime + 10)
+        )  # changed by another tool: update reads it
         self.run_command("update")
         item = self.lib.items("title:hi").get()
         assert item.genres == ["Rock/Jazz"]  # what beets reads back

@@ -29,7 +29,9 @@ class TestTrain(McbrHelper):
     def add_items(self) -> None:
         """12 Rock items of 6 artists, 2 Jazz items of one artist, 4 unlabelled low tones of two artists."""
         for i in range(12):
-            self.make_track(f"rock{i}", freq=HIGH * (1 + 0.02 * i), genres=["Rock"], artist=f"Rock artist {i // 2}")
+            self.make_track(
+                f"rock{i}", freq=HIGH * (1 + 0.02 * i), genres=["Rock"], artist=f"Rock artist {i // 2}"
+            )
         for i in range(6):
             genres = {"genres": ["Jazz"]} if i < 2 else {}
             self.make_track(f"jazz{i}", freq=LOW * (1 + 0.05 * i), artist=f"Jazz artist {i // 2}", **genres)
@@ -84,7 +86,9 @@ class TestTrain(McbrHelper):
         self.label_the_rest()
         self.config["mcbr"]["train"]["arch"] = "no-such-net"
         with pytest.raises(UserError, match="no-such-net"):
-            self.train("--mode", "net", "--features", "toy-features")  # fails after decoding, building the net
+            self.train(
+                "--mode", "net", "--features", "toy-features"
+            )  # fails after decoding, building the net
         assert not (self.temp_path / "runs").exists()
         self.train()  # the same name: no "already holds a run"
         assert (self.temp_path / "runs" / "r" / "model.safetensors").is_file()
@@ -112,7 +116,9 @@ class TestTrain(McbrHelper):
         out, err = self.train("--folds", "3", "--min-count", "2")
         lines = (out + err).splitlines()
         for fold in range(3):
-            shown = [ln for ln in lines if re.search(rf"\bfold {fold}: \d+ train, \d+ val, \d+ test clips", ln)]
+            shown = [
+                ln for ln in lines if re.search(rf"\bfold {fold}: \d+ train, \d+ val, \d+ test clips", ln)
+            ]
             assert len(shown) == 1, lines
         assert sum("refitting on training + validation" in ln for ln in lines) == 3
         assert sum("a label is on a single artist (Blues)" in ln for ln in lines) == 1  # a warning too

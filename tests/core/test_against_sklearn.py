@@ -31,10 +31,14 @@ def test_f1_micro_and_macro(multilabel: tuple[np.ndarray, np.ndarray]) -> None:
 def test_hamming_and_confusions(multilabel: tuple[np.ndarray, np.ndarray]) -> None:
     truth, pred = multilabel
     assert M.hamming_loss(truth, pred, multilabel=True) == pytest.approx(sk_metrics.hamming_loss(truth, pred))
-    np.testing.assert_array_equal(M.multilabel_confusion(truth, pred), sk_metrics.multilabel_confusion_matrix(truth, pred))
+    np.testing.assert_array_equal(
+        M.multilabel_confusion(truth, pred), sk_metrics.multilabel_confusion_matrix(truth, pred)
+    )
     rng = np.random.default_rng(1)
     y, y_pred = rng.integers(0, 5, 300), rng.integers(0, 5, 300)
-    np.testing.assert_array_equal(M.confusion_matrix(y, y_pred, 5), sk_metrics.confusion_matrix(y, y_pred, labels=range(5)))
+    np.testing.assert_array_equal(
+        M.confusion_matrix(y, y_pred, 5), sk_metrics.confusion_matrix(y, y_pred, labels=range(5))
+    )
 
 
 def test_accuracy_single_and_subset() -> None:

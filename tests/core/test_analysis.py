@@ -90,7 +90,9 @@ def test_a_file_that_decodes_in_part_fails_naming_its_coverage(toy, tmp_path: Pa
 def test_windowed_analysis_counts_what_each_window_yields(toy, tmp_path: Path) -> None:
     settings = {"max_patches": 16, "window_patches": 4}  # a 30-s file: 4 windows of 4.05 s from 1.5 s on
     path = badinput.damaged_tail_mp3(tmp_path)  # the first window is half sound, the others lie in the damage
-    with pytest.raises(DecodeError, match=r"only \d+% of the audio decodes \(\d\.\d of 16\.2 s in 4 windows\)"):
+    with pytest.raises(
+        DecodeError, match=r"only \d+% of the audio decodes \(\d\.\d of 16\.2 s in 4 windows\)"
+    ):
         toy(**settings).analyze(path)
     assert toy(**settings, partial=True).analyze(path).coverage < 0.25
     with pytest.raises(DecodeError, match=r"^none of the audio decodes \(0\.0 of 16\.2 s in 4 windows\): "):

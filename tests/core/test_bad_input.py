@@ -51,7 +51,11 @@ def test_specific_reasons(results: dict) -> None:
     assert "empty" in str(results["zero-byte file"])
     assert "no audio stream" in str(results["container with no audio stream"])
     # a file that decodes only in part fails with its coverage, rather than being analysed as fine
-    damaged = ("MP3 with its last 90% random bytes", "FLAC with 90% of it overwritten", "truncated MP3 (a third of it)")
+    damaged = (
+        "MP3 with its last 90% random bytes",
+        "FLAC with 90% of it overwritten",
+        "truncated MP3 (a third of it)",
+    )
     for name in damaged:
         assert "of the audio decodes (" in str(results[name]), name
     assert results["MP3 with a glitch in the middle"].coverage > 0.95

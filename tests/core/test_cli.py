@@ -21,7 +21,7 @@ CONTRACT = ("accuracy", "macro_f1", "precision_at_1", "precision_at_3", "confusi
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def setup(tmp_path_factory: pytest.TempPathFactory):
     """A generated library dataset, the toy extractor (process-wide), and the tiny CNN."""
     reset_plugins(Plugins((ToyPlugin(), TinyArchitectures()), entry_points=False))
     root = tmp_path_factory.mktemp("cli")
@@ -48,7 +48,11 @@ def trained(setup: tuple[Path, Path]) -> Path:
 def test_train_writes_a_run_folder_and_a_model(trained: Path) -> None:
     assert trained.is_file() and (trained.parent / "metrics.jsonl").is_file()
     config = json.loads((trained.parent / "config.json").read_text())["config"]
-    assert config["dataset"] == {"kind": "library", "root": config["dataset"]["root"], "options": {"min_count": 1}}
+    assert config["dataset"] == {
+        "kind": "library",
+        "root": config["dataset"]["root"],
+        "options": {"min_count": 1},
+    }
     assert config["epochs"] == 2 and config["seed"] == 1 and config["features"] == "toy-features"
 
 
@@ -65,7 +69,9 @@ def test_eval_writes_the_contract_keys(setup: tuple[Path, Path], trained: Path) 
     assert 0 <= result["knn_label_precision_at_10"] <= 1 and 0 <= result["artist_precision_at_5"] <= 1
     mood = json.loads(invoke("eval", "--model", trained, "--dataset", "library", data, "-O", "min_count=1",
                              "--task", "mood", "--json", "-"))  # fmt: skip
-    assert mood["accuracy"] is None and mood["knn_label_precision_at_10"] is not None  # a genre model, a mood task
+    assert (
+        mood["accuracy"] is None and mood["knn_label_precision_at_10"] is not None
+    )  # a genre model, a mood task
 
 
 def test_embed_writes_npy_and_json(setup: tuple[Path, Path], trained: Path) -> None:
@@ -118,12 +124,20 @@ def test_embed_of_a_clip_head_is_its_base_models_embedding(setup: tuple[Path, Pa
     meta = json.loads((tmp_path / "head.json").read_text())
     assert meta["model_id"] == "toy-1" and meta["head_id"] == read_card(head)["id"] and "toy-1" in text
     assert json.loads((tmp_path / "toy.json").read_text())["head_id"] is None
-    assert np.array_equal(np.load(tmp_path / "head.npy"), np.load(tmp_path / "toy.npy"))  # (24, 2): the toy model's
-    assert set(meta["top_scores"][0]) == {"genre"} and set(meta["top_scores"][0]["genre"]) == {"Jazz", "Metal", "Pop"}
+    assert np.array_equal(
+        np.load(tmp_path / "head.npy"), np.load(tmp_path / "toy.npy")
+    )  # (24, 2): the toy model's
+    assert set(meta["top_scores"][0]) == {"genre"} and set(meta["top_scores"][0]["genre"]) == {
+        "Jazz",
+        "Metal",
+        "Pop",
+    }
 
 
 @pytest.mark.shipped
-def test_embed_of_a_shipped_head_is_labelled_with_msd_musicnn(setup: tuple[Path, Path], tmp_path: Path) -> None:
+def test_embed_of_a_shipped_head_is_labelled_with_msd_musicnn(
+    setup: tuple[Path, Path], tmp_path: Path
+) -> None:
     data, _ = setup
     music = tmp_path / "music"
     music.mkdir()
@@ -132,7 +146,11 @@ def test_embed_of_a_shipped_head_is_labelled_with_msd_musicnn(setup: tuple[Path,
     invoke("embed", music, "--model", "mcbr-mood", "-o", tmp_path / "mood.npy", "--device", "cpu")
     invoke("embed", music, "--model", "msd-musicnn", "-o", tmp_path / "msd.npy", "--device", "cpu")
     meta = json.loads((tmp_path / "mood.json").read_text())
-    assert meta["model_id"] == "msd-musicnn-1" and meta["head_id"].startswith("mcbr-mood-1-") and meta["dim"] == 200
+    assert (
+        meta["model_id"] == "msd-musicnn-1"
+        and meta["head_id"].startswith("mcbr-mood-1-")
+        and meta["dim"] == 200
+    )
     assert set(meta["top_scores"][0]["mood"]) == {"calm", "happy", "sad", "tense"}
     assert np.array_equal(np.load(tmp_path / "mood.npy"), np.load(tmp_path / "msd.npy"))
 
@@ -146,14 +164,25 @@ def test_models_lists_tasks_and_defaults() -> None:
         (default,) = [name for name, r in rows.items() if kind in r["default_for"]]
         card = read_card(resolve_model(default))
         # a kind's default is a head that measured better than msd-musicnn's tags, else msd-musicnn itself
-        assert default == "msd-musicnn" or (kind in card["default_for"] and rows[default]["reads"] == "msd-musicnn")
+        assert default == "msd-musicnn" or (
+            kind in card["default_for"] and rows[default]["reads"] == "msd-musicnn"
+        )
     assert rows["mcbr-genre"]["default_for"] == ["genre"]
     assert "mcbr-genre-1-" in invoke("models") and "head on msd-musicnn's clip embedding" in invoke("models")
 
 
 def test_datasets_lists_and_summarises(setup: tuple[Path, Path]) -> None:
     data, _ = setup
-    assert invoke("datasets").split() == ["fma", "gtzan", "webapi", "emotify", "4q", "mirex", "mcbr-tags", "library"]
+    assert invoke("datasets").split() == [
+        "fma",
+        "gtzan",
+        "webapi",
+        "emotify",
+        "4q",
+        "mirex",
+        "mcbr-tags",
+        "library",
+    ]
     text = invoke("datasets", "library", data, "-O", "min_count=1")
     assert "24 clips" in text and "genres: 24 clips, 4 labels, multi-label (genre)" in text
 
@@ -189,5 +218,3 @@ def test_eval_default_model_is_the_plugins_default_source(setup: tuple[Path, Pat
     result = eval_six(setup, "default")
     assert result["model"] == "mcbr-genre"
     assert result["label_coverage"] == {"Pop": ["pop"]}  # the head's genres: classical, electronic, pop, rock
-
-

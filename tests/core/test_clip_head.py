@@ -54,7 +54,9 @@ def test_backend_and_numpy_head_give_the_same_clip_probabilities(head: tuple[Pat
     patches, _, _ = as_model.features(clip)
     two = np.concatenate([patches, patches[::-1] * 0.5])  # (2B, C, F, T): patches with different embeddings
     rows = as_model.backend.infer(two).heads["genre"]  # (2B, 3)
-    assert rows.shape == (len(two), 3) and np.allclose(rows, rows[0])  # one clip-level prediction for every patch
+    assert rows.shape == (len(two), 3) and np.allclose(
+        rows, rows[0]
+    )  # one clip-level prediction for every patch
     embedding = Analyzer(AnalysisSettings(model=str(base), device="cpu"), toy_plugins).analyze(clip).embedding
     numpy_head = ClipHead.load(model)
     assert numpy_head.base_id == "toy-1" and numpy_head.labels == ["Jazz", "Metal", "Pop"]
@@ -67,10 +69,14 @@ def test_backend_and_numpy_head_give_the_same_clip_probabilities(head: tuple[Pat
 def test_engine_takes_a_kinds_tags_from_its_head(tmp_path: Path, head: tuple[Path, Path, Any],
                                                  toy_plugins: Plugins) -> None:  # noqa: F811  # fmt: skip
     base, model, lib = head
-    analysis = Analyzer(AnalysisSettings(model=str(base), device="cpu"), toy_plugins).analyze(lib.clips[0].path)
+    analysis = Analyzer(AnalysisSettings(model=str(base), device="cpu"), toy_plugins).analyze(
+        lib.clips[0].path
+    )
     eng = engine(tmp_path, toy_plugins, base, genre=str(model), mood="model")
     tags = eng.tags(analysis)
-    assert set(tags.genres) <= {"Jazz", "Metal", "Pop"} and tags.genres  # the head's labels, not the toy's Rock
+    assert (
+        set(tags.genres) <= {"Jazz", "Metal", "Pop"} and tags.genres
+    )  # the head's labels, not the toy's Rock
     assert set(tags.moods) <= {"Happy", "Sad"} and tags.moods  # the model's own mood tags
     expected = ClipHead.load(model).scores(analysis.embedding)
     assert tags.scores["mcbr_genre_jazz"] == pytest.approx(expected["Jazz"], abs=1e-4)
@@ -82,7 +88,9 @@ def test_engine_takes_a_kinds_tags_from_its_head(tmp_path: Path, head: tuple[Pat
     assert own.heads_id == "" and set(own.tags(analysis).genres) <= {"Rock", "Jazz"}
 
 
-def test_a_head_must_read_the_configured_models_embedding(tmp_path: Path, head: tuple[Path, Path, Any]) -> None:
+def test_a_head_must_read_the_configured_models_embedding(
+    tmp_path: Path, head: tuple[Path, Path, Any]
+) -> None:
     base, model, _ = head
     tensors, card = load_model(base)
     other = save_model(tmp_path / "other.safetensors", tensors, {**{k: v for k, v in card.items() if k != "format"},
@@ -91,7 +99,9 @@ def test_a_head_must_read_the_configured_models_embedding(tmp_path: Path, head: 
         resolve_sources({"mood": str(model)}, read_card(other))
     with pytest.raises(ModelError, match="not a clip head"):
         resolve_sources({"genre": str(base)}, read_card(base))
-    assert resolve_sources({"genre": "auto", "mood": "auto"}, read_card(base)) == {}  # no shipped head reads toy-1
+    assert (
+        resolve_sources({"genre": "auto", "mood": "auto"}, read_card(base)) == {}
+    )  # no shipped head reads toy-1
 
 
 @pytest.mark.shipped
@@ -100,11 +110,16 @@ def test_auto_picks_the_shipped_heads_that_measured_better() -> None:
 
     card = read_card(resolve_model("msd-musicnn"))
     chosen = resolve_sources({"genre": "auto", "mood": "auto"}, card)
-    for kind, (path, head_card) in chosen.items():
-        assert kind in head_card["default_for"] and head_card["features"]["embedding_of"]["id"] == "msd-musicnn-1"
+    for kind, (_path, head_card) in chosen.items():
+        assert (
+            kind in head_card["default_for"]
+            and head_card["features"]["embedding_of"]["id"] == "msd-musicnn-1"
+        )
         m = head_card["metrics"]
         metric = m["selection_metric"]
-        assert m["head_cv"]["mean"][metric] > m["pretrained_tags"][metric]  # the measurement behind the default
+        assert (
+            m["head_cv"]["mean"][metric] > m["pretrained_tags"][metric]
+        )  # the measurement behind the default
         assert m["head_cv"]["mean"][metric] > m["stats_baseline_cv"]["mean"][metric]
     assert chosen["genre"][0].stem == "mcbr-genre"
 

@@ -49,10 +49,18 @@ FMA_COLUMNS = [
     ("set", "split"), ("set", "subset"),
     ("track", "genre_top"), ("track", "genres"), ("track", "genres_all"), ("track", "license"), ("track", "title"),
 ]  # fmt: skip
-FMA_GENRES = {2: "International", 10: "Pop", 12: "Rock", 15: "Electronic", 21: "Hip-Hop", 25: "Punk", 76: "Experimental Pop"}
+FMA_GENRES = {
+    2: "International",
+    10: "Pop",
+    12: "Rock",
+    15: "Electronic",
+    21: "Hip-Hop",
+    25: "Punk",
+    76: "Experimental Pop",
+}
 
 
-def fma_row(tid, artist, split, subset, top, genres, genres_all):  # noqa: ANN001, ANN201
+def fma_row(tid, artist, split, subset, top, genres, genres_all):
     return [tid, 100 + artist, f"Album {artist}", artist, f"Artist {artist}", split, subset, top,
             json.dumps(genres).replace(",", ", "), json.dumps(genres_all).replace(",", ", "),
             "Attribution", f"Track {tid}"]  # fmt: skip
@@ -102,7 +110,11 @@ def test_fma_subsets_splits_and_labels(tmp_path: Path, index_row: bool) -> None:
     small = load_dataset("fma", root, subset="small")
     assert [c.id for c in small.clips] == ["000002", "000005", "000010"]
     by_id = {c.id: c for c in small.clips}
-    assert by_id["000002"].split == "train" and by_id["000005"].split == "val" and by_id["000010"].split == "test"
+    assert (
+        by_id["000002"].split == "train"
+        and by_id["000005"].split == "val"
+        and by_id["000010"].split == "test"
+    )
     assert by_id["000010"].labels["genre"] == ("Pop",)
     assert by_id["000010"].labels["genres"] == ("Pop", "Experimental Pop", "International")
     assert by_id["000005"].artist == "2" and by_id["000005"].extra["artist_name"] == "Artist 2"
@@ -158,7 +170,10 @@ def test_gtzan_layout_fault_filtered_split_and_folds(tmp_path: Path) -> None:
     assert ids["blues.00000"].split == "val" and ids["blues.00012"].split == "test"
     assert ids["blues.00029"].split == "train" and ids["rock.00000"].path.suffix == ".au"
     assert ds.tasks["genre"].labels == ("blues", "classical", "jazz", "rock")
-    assert Counter(c.fold for c in ds.clips) == {0: 6, 1: 5} or Counter(c.fold for c in ds.clips) == {0: 5, 1: 6}
+    assert Counter(c.fold for c in ds.clips) == {0: 6, 1: 5} or Counter(c.fold for c in ds.clips) == {
+        0: 5,
+        1: 6,
+    }
     unfiltered = load_dataset("gtzan", root / "genres", filtered=False, folds=0)  # the genres folder itself
     assert "classical.00042" in {c.id for c in unfiltered.clips}
     assert all(c.split is None and c.fold is None for c in unfiltered.clips)
@@ -178,7 +193,7 @@ def write_webapi(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "artists.csv").write_text(
         "artist_id,name,genres,related,latitude,longitude,origin\n"
-        "a1,Phish,jam band|rock,a2,44.48,-73.21,\"Burlington, VT\"\n"
+        'a1,Phish,jam band|rock,a2,44.48,-73.21,"Burlington, VT"\n'
         "a2,Tea Leaf Green,jam band,a1|a3,37.77,-122.42,San Francisco\n"
         "a3,Ravi Shankar,hindustani classical,,25.32,82.97,Varanasi\n"
     )
@@ -255,9 +270,15 @@ def test_emotify_genres_and_gems_emotions(tmp_path: Path) -> None:
     assert set(ids) == {"1", "101", "203"} and "302" in dict(ds.skipped)
     assert ids["1"].labels["genre"] == ("classical",) and ids["1"].labels["mood"] == ("calmness",)
     assert ids["203"].labels["mood"] == ("joyful activation",) and ids["1"].artist == "Voices of Music"
-    assert ids["1"].labels["moods"] == ("solemnity", "nostalgia", "calmness")  # >= 0.3 of listeners, GEMS order
+    assert ids["1"].labels["moods"] == (
+        "solemnity",
+        "nostalgia",
+        "calmness",
+    )  # >= 0.3 of listeners, GEMS order
     assert ids["101"].extra["means"]["power"] == 1.0 and ids["101"].extra["listeners"] == 2
-    assert ds.tasks["genre"].kind == "genre" and ds.tasks["mood"].kind == "mood" and ds.tasks["moods"].multilabel
+    assert (
+        ds.tasks["genre"].kind == "genre" and ds.tasks["mood"].kind == "mood" and ds.tasks["moods"].multilabel
+    )
     strict = load_dataset("emotify", tmp_path / "e", threshold=1.0)
     assert {c.id: c.labels.get("moods") for c in strict.clips}["1"] == ("calmness",)
 
@@ -321,7 +342,12 @@ def test_library_rows_and_csv(tmp_path: Path) -> None:
     ds = load_dataset("library", None, rows=rows)
     ids = {c.id: c for c in ds.clips}
     assert set(ids) == {"10", "1", "2", "3"} and dict(ds.skipped)["4"].startswith("no audio file")
-    assert ids["10"].labels == {"genre": ("Jazz",), "genres": ("Jazz",), "mood": ("Calm",), "moods": ("Calm",)}
+    assert ids["10"].labels == {
+        "genre": ("Jazz",),
+        "genres": ("Jazz",),
+        "mood": ("Calm",),
+        "moods": ("Calm",),
+    }
     assert "genre" not in ids["2"].labels and ids["2"].labels["genres"] == ("Jazz",)  # Rock is seen once
     assert ds.tasks["genre"].labels == ("Jazz",) and "Polka" not in ds.tasks["genres"].labels
     with (tmp_path / "library.csv").open("w", newline="") as fh:
@@ -346,7 +372,9 @@ def test_grouped_folds_keep_artists_together_and_stratify() -> None:
     artists = [f"artist {i % 40}" for i in range(400)]
     labels = np.array([i % 40 % 4 for i in range(400)])  # each artist plays one of 4 genres
     onehot = np.eye(4)[labels]
-    folds = grouped_folds([group_key(a, str(i)) for i, a in enumerate(artists)], onehot, 5, seed=rng.integers(9))
+    folds = grouped_folds(
+        [group_key(a, str(i)) for i, a in enumerate(artists)], onehot, 5, seed=rng.integers(9)
+    )
     for a in set(artists):
         assert len({folds[i] for i in range(400) if artists[i] == a}) == 1
     assert Counter(folds) == dict.fromkeys(range(5), 80)
@@ -371,7 +399,11 @@ def test_holdout_split_is_artist_disjoint_and_seeded() -> None:
 
 
 def shared_data() -> Path | None:
-    path = Path(os.environ["MCBR_SHARED"]) / "data" if os.environ.get("MCBR_SHARED") else ROOT.parent / "shared" / "data"
+    path = (
+        Path(os.environ["MCBR_SHARED"]) / "data"
+        if os.environ.get("MCBR_SHARED")
+        else ROOT.parent / "shared" / "data"
+    )
     return path if path.is_dir() else None
 
 
@@ -381,7 +413,9 @@ def test_real_layouts_in_shared_data() -> None:
     assert data is not None
     if (data / "emotify" / "data.csv").is_file():
         ds = load_dataset("emotify", data / "emotify")
-        assert len(ds.clips) == 307 and len(ds.tasks["genre"].labels) == 4 and len(ds.tasks["mood"].labels) == 9
+        assert (
+            len(ds.clips) == 307 and len(ds.tasks["genre"].labels) == 4 and len(ds.tasks["mood"].labels) == 9
+        )
         assert all(c.artist for c in ds.clips)
     if (data / "4q" / "MER_audio_taffc_dataset").is_dir():
         ds = load_dataset("4q", data / "4q")

@@ -336,7 +336,6 @@ def test_patches() -> None:
         patches(feats[:, :, :0], patch_frames=187, hop=187)
 
 
-
 def test_musicnn_mel_basic() -> None:
     y = (0.1 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
     x = MusicnnMel()(y)

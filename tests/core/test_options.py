@@ -56,4 +56,6 @@ def test_from_mapping_names_the_key_and_what_it_expected(data: dict, message: st
 
 
 def test_from_mapping_accepts_the_right_types() -> None:
-    assert from_mapping(_Opts, {"count": 2, "weight": 1, "limit": None}, where="x") == _Opts(2, 1, "", False, None)
+    assert from_mapping(_Opts, {"count": 2, "weight": 1, "limit": None}, where="x") == _Opts(
+        2, 1, "", False, None
+    )

@@ -150,7 +150,7 @@ class Everything:
 
 class EverythingPlugin:
     @hookimpl
-    def register_playlist_strategies(self, register):  # noqa: ANN001, ANN201
+    def register_playlist_strategies(self, register):
         register("everything", Everything)
 
 
@@ -600,7 +600,7 @@ def test_space_with_an_index_reads_only_what_it_visits() -> None:
     loads: list[object] = []
     memory = lib.space()
 
-    def loader(ids):  # noqa: ANN001, ANN202
+    def loader(ids):
         loads.append(None if ids is None else len(ids))
         return memory._loader(ids)
 

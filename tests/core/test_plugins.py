@@ -28,7 +28,7 @@ def test_builtins_are_registered_through_the_hooks() -> None:
 def test_duplicate_names_are_an_error() -> None:
     class Dup:
         @hookimpl
-        def register_decoders(self, register):  # noqa: ANN001, ANN202
+        def register_decoders(self, register):
             register("soundfile", object)
 
     with pytest.raises(PluginError, match="registered twice"):
@@ -38,7 +38,7 @@ def test_duplicate_names_are_an_error() -> None:
 def test_architectures_register_through_the_hook() -> None:
     class Dup:
         @hookimpl
-        def register_architectures(self, register):  # noqa: ANN001, ANN202
+        def register_architectures(self, register):
             register("xing", object)
 
     assert "xing" in Plugins(entry_points=False).registry("architecture").names()
@@ -103,11 +103,11 @@ class MeanBackend:
 
 class ThirdParty:
     @hookimpl
-    def register_feature_extractors(self, register):  # noqa: ANN001, ANN202
+    def register_feature_extractors(self, register):
         register("rms", RmsExtractor)
 
     @hookimpl
-    def register_model_backends(self, register):  # noqa: ANN001, ANN202
+    def register_model_backends(self, register):
         register("mean", MeanBackend)
 
 

@@ -61,7 +61,9 @@ def test_store_refuses_other_dimension_and_nan(store: EmbeddingStore) -> None:
 
 @pytest.mark.parametrize("backend", ["annoy", "exact"])
 def test_neighbours_stay_in_the_planted_cluster(store: EmbeddingStore, tmp_path: Path, backend: str) -> None:
-    nb = Neighbours(store, model_id=MODEL, folder=tmp_path / "idx", settings=IndexSettings(backend=backend, n_trees=8))
+    nb = Neighbours(
+        store, model_id=MODEL, folder=tmp_path / "idx", settings=IndexSettings(backend=backend, n_trees=8)
+    )
     results = nb.similar([1], 10)
     assert len(results) == 10
     assert 1 not in [r.key for r in results]
@@ -113,14 +115,19 @@ def test_half_replaced_index_reads_as_missing(tmp_path: Path) -> None:
     idx = AnnoyIndexBackend(path=tmp_path / "i", dim=16, metric="angular", model_id="a", options={})
     idx.build(ids, vecs, generation=1)
     (tmp_path / "i.ann").write_bytes(b"\0" * 10)  # another writer's file without its metadata
-    assert AnnoyIndexBackend(path=tmp_path / "i", dim=16, metric="angular", model_id="a", options={}).load() is None
+    assert (
+        AnnoyIndexBackend(path=tmp_path / "i", dim=16, metric="angular", model_id="a", options={}).load()
+        is None
+    )
 
 
 def test_annoy_matches_exact_search(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     vecs = rng.standard_normal((2000, 32)).astype(np.float32)
     ids = np.arange(2000)
-    ann = AnnoyIndexBackend(path=tmp_path / "a", dim=32, metric="angular", model_id="m", options={"n_trees": 32, "search_k": 5000})
+    ann = AnnoyIndexBackend(
+        path=tmp_path / "a", dim=32, metric="angular", model_id="m", options={"n_trees": 32, "search_k": 5000}
+    )
     ann.build(ids, vecs, generation=1)
     ann.load()
     exact = ExactIndexBackend(path=tmp_path / "e", dim=32, metric="angular", model_id="m", options={})
@@ -137,7 +144,9 @@ def test_annoy_matches_exact_search(tmp_path: Path) -> None:
 
 def test_distance_conventions() -> None:
     v = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
-    np.testing.assert_allclose(distances(v, np.array([2.0, 0.0], dtype=np.float32), "angular"), [0, 2**0.5, 2], atol=1e-6)
+    np.testing.assert_allclose(
+        distances(v, np.array([2.0, 0.0], dtype=np.float32), "angular"), [0, 2**0.5, 2], atol=1e-6
+    )
 
 
 def _towards(angle: float, axis: int, *, jitter: float = 0.0, dim: int = 16) -> np.ndarray:

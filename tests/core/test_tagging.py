@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mcbr_core.errors import ConfigError
-from mcbr_core.settings import AnalysisSettings, KindSettings, TagSettings, from_mapping
 from mcbr_core.genres import GenreRules, compile_aliases, flatten_tree
+from mcbr_core.settings import AnalysisSettings, KindSettings, TagSettings, from_mapping
 from mcbr_core.tagging import (
     canonical,
     choose,
@@ -27,7 +27,9 @@ SCORES = {"tags": {"rock": 0.6, "electronic": 0.5, "electronica": 0.45, "rnb": 0
 
 def test_choose_by_threshold_and_count() -> None:
     scored = scored_labels(SCORES, KINDS)
-    settings = TagSettings(genre=KindSettings(threshold=0.35, count=2), mood=KindSettings(threshold=0.1, count=2))
+    settings = TagSettings(
+        genre=KindSettings(threshold=0.35, count=2), mood=KindSettings(threshold=0.1, count=2)
+    )
     assert choose(scored, "genre", settings) == ["Rock", "Electronic"]
     assert choose(scored, "mood", settings) == ["Sad"]
     assert choose(scored, "genre", TagSettings(genre=KindSettings(threshold=0.0, count=0))) == []
@@ -39,7 +41,8 @@ def test_spelling_whitelist_and_user_names() -> None:
         genre=KindSettings(threshold=0.2, count=5),
         renames={"Electronica": "Electronic", "rock": ""},  # merge one, drop one
         genres=GenreRules(
-            whitelist=frozenset({"electronic", "r&b"}), aliases=compile_aliases({"r&b": [r"r(hythm)?[ &n/]*b(lues)?"]})
+            whitelist=frozenset({"electronic", "r&b"}),
+            aliases=compile_aliases({"r&b": [r"r(hythm)?[ &n/]*b(lues)?"]}),
         ),
     )
     assert choose(scored, "genre", settings) == ["Electronic", "R&B"]
@@ -64,13 +67,17 @@ TREE = flatten_tree([{"rock": [{"heavy metal": ["death metal", "doom metal"]}, "
         (["Hip-Hop"], GenreRules(aliases=compile_aliases({r"\1 \2": [r"(hip)[ -]*(hop)"]})), 1, ["hip hop"]),
     ],
 )  # fmt: skip
-def test_genre_rules_follow_lastgenre(labels: list[str], rules: GenreRules, count: int, expected: list[str]) -> None:
+def test_genre_rules_follow_lastgenre(
+    labels: list[str], rules: GenreRules, count: int, expected: list[str]
+) -> None:
     assert rules.resolve(labels, count) == expected
 
 
 def test_the_best_label_is_always_written_unless_below_the_floor() -> None:
     scored = scored_labels({"genre": {"Jazz": 0.2, "Rock": 0.1}, "mood": {"Calm": 0.05}}, {})
-    settings = TagSettings(genre=KindSettings(threshold=0.5, count=2), mood=KindSettings(threshold=0.5, count=2))
+    settings = TagSettings(
+        genre=KindSettings(threshold=0.5, count=2), mood=KindSettings(threshold=0.5, count=2)
+    )
     assert choose(scored, "genre", settings) == ["Jazz"] and choose(scored, "mood", settings) == ["Calm"]
     floored = TagSettings(mood=KindSettings(threshold=0.5, count=2, floor=0.1))
     assert choose(scored, "mood", floored) == []
@@ -100,7 +107,9 @@ def test_heads_named_genre_and_mood_need_no_kind_map() -> None:
         (["Polka", "Jazz"], ["Jazz"], True, False, ["Rock"]),
     ],
 )
-def test_merge(existing: list[str], ours: list[str] | None, force: bool, keep: bool, expected: list[str]) -> None:
+def test_merge(
+    existing: list[str], ours: list[str] | None, force: bool, keep: bool, expected: list[str]
+) -> None:
     assert merge(existing, ["Rock"], ours=ours, force=force, keep_existing=keep) == expected
 
 

@@ -97,7 +97,7 @@ class CrashOnSilence(ToyExtractor):
 
 class Crashy:
     @hookimpl
-    def register_feature_extractors(self, register):  # noqa: ANN001, ANN201
+    def register_feature_extractors(self, register):
         register("crashy-features", CrashOnSilence)
 
 
@@ -105,7 +105,7 @@ class TinyArchitectures:
     """The tiny networks, registered through the ``register_architectures`` hook like a third party's."""
 
     @hookimpl
-    def register_architectures(self, register):  # noqa: ANN001, ANN201
+    def register_architectures(self, register):
         register(TINY, TinyCNN)
         register("tiny-stack", TinyStack)
 
@@ -130,7 +130,7 @@ def write_library(folder: Path, *, seconds: float = 1.5) -> Path:
 
 
 @pytest.fixture(scope="module")
-def toy_plugins():  # noqa: ANN201
+def toy_plugins():
     plugins = Plugins((ToyPlugin(), TinyArchitectures()), entry_points=False)
     reset_plugins(plugins)
     yield plugins
@@ -138,7 +138,7 @@ def toy_plugins():  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def library(tmp_path_factory: pytest.TempPathFactory):
     return load_dataset("library", write_library(tmp_path_factory.mktemp("lib")), min_count=1)
 
 
@@ -162,7 +162,9 @@ def test_single_label_metrics_on_a_hand_made_example() -> None:
     scores = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.5, 0.3], [0.5, 0.1, 0.4]])
     out = M.evaluate(y, scores, labels=["a", "b", "c"], multilabel=False)
     assert out["accuracy"] == 0.5 and out["precision_at_1"] == 0.5
-    assert out["precision_at_3"] == 1.0 and M.precision_at_k(y, scores, 2) == 0.75  # clip 1: true a, top-2 {b, c}
+    assert (
+        out["precision_at_3"] == 1.0 and M.precision_at_k(y, scores, 2) == 0.75
+    )  # clip 1: true a, top-2 {b, c}
     assert out["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
     # per label F1: a = 2*1/(2+1+1) = 0.5, b = 2/(2+1+0) = 2/3, c = 0
     assert out["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 0) / 3) and out["micro_f1"] == 0.5
@@ -213,21 +215,33 @@ class CountingSource(ExtractorSource):
         return super().compute(path)
 
 
-def test_feature_cache_computes_once_then_memory_maps(tmp_path: Path, toy_plugins: Plugins, library: Any) -> None:
+def test_feature_cache_computes_once_then_memory_maps(
+    tmp_path: Path, toy_plugins: Plugins, library: Any
+) -> None:
     clips = library.clips[:3]
     source = CountingSource("toy-features", {}, plugins=toy_plugins)
     cache = FeatureCache(source, root=tmp_path, namespace="lib")
     ok, failed = cache.prepare(clips)
     assert len(ok) == 3 and not failed and CountingSource.calls == 3
-    again = FeatureCache(CountingSource("toy-features", {}, plugins=toy_plugins), root=tmp_path, namespace="lib")
+    again = FeatureCache(
+        CountingSource("toy-features", {}, plugins=toy_plugins), root=tmp_path, namespace="lib"
+    )
     x = again.load(clips[0])
     assert isinstance(x, np.memmap) and x.shape[:2] == (1, 2) and CountingSource.calls == 3
-    assert not list(cache.dir.glob(".*.tmp")) and json.loads((cache.folder / "key.json").read_text())["name"] == "toy-features"
-    other = FeatureCache(ExtractorSource("toy-features", {}, plugins=toy_plugins, max_seconds=0.5), root=tmp_path)
+    assert (
+        not list(cache.dir.glob(".*.tmp"))
+        and json.loads((cache.folder / "key.json").read_text())["name"] == "toy-features"
+    )
+    other = FeatureCache(
+        ExtractorSource("toy-features", {}, plugins=toy_plugins, max_seconds=0.5), root=tmp_path
+    )
     assert other.folder != cache.folder  # another excerpt length is another key
     link = tmp_path / "linked"
     link.symlink_to(clips[0].path.parent)
-    for alias in (link / clips[0].path.name, Path(os.path.relpath(clips[0].path))):  # the same file, other paths
+    for alias in (
+        link / clips[0].path.name,
+        Path(os.path.relpath(clips[0].path)),
+    ):  # the same file, other paths
         assert again.path(replace(clips[0], path=alias)) == again.path(clips[0])
 
 
@@ -266,8 +280,12 @@ def test_a_run_goes_on_when_a_clip_crashes_its_feature_worker(tmp_path: Path, ca
     config = tiny_config(tmp_path, cache_dir, features="crashy-features", num_workers=1, epochs=1)
     result = train(config, data, plugins=plugins)
     silent = next(c.id for c in data.clips if c.path.name == "silent.wav")
-    assert result.model_path.is_file() and result.skipped == [(silent, "the feature worker crashed (signal 6)")]
-    assert json.loads((tmp_path / "run" / "skipped.json").read_text()) == [[silent, "the feature worker crashed (signal 6)"]]
+    assert result.model_path.is_file() and result.skipped == [
+        (silent, "the feature worker crashed (signal 6)")
+    ]
+    assert json.loads((tmp_path / "run" / "skipped.json").read_text()) == [
+        [silent, "the feature worker crashed (signal 6)"]
+    ]
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -280,7 +298,11 @@ def test_train_writes_config_checkpoints_and_metrics(tmp_path: Path, toy_plugins
     config = json.loads((run / "config.json").read_text())
     assert config["config"]["architecture"] == TINY and config["dataset"]["task"] == "genre"
     lines = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["phase"], r.get("epoch")) for r in lines] == [("epoch", 0), ("epoch", 1), ("eval", lines[2]["epoch"])]
+    assert [(r["phase"], r.get("epoch")) for r in lines] == [
+        ("epoch", 0),
+        ("epoch", 1),
+        ("eval", lines[2]["epoch"]),
+    ]
     assert {"train_loss", "val_loss", "val_macro_f1", "val_accuracy"} <= set(lines[0])
     for name in ("last.safetensors", "best.safetensors", "last.state.pt", "best.json"):
         assert (run / "checkpoints" / "fold0" / name).exists()
@@ -289,8 +311,15 @@ def test_train_writes_config_checkpoints_and_metrics(tmp_path: Path, toy_plugins
     assert card["architecture"]["config"] == {"n_classes": 3, "in_channels": 1, "n_bins": 2, "n_frames": 10}
     assert card["heads"] == {"genre": ["Jazz", "Metal", "Pop"]} and card["activation"] == {"genre": "softmax"}
     assert card["features"]["extractor"] == "toy-features" and card["features"]["patch_frames"] == 10
-    assert card["features"]["normalisation"]["where"] == "model" and len(card["features"]["normalisation"]["std"]) == 2
-    assert card["embedding"] == {"dim": 6, "layer": "embed() (penultimate), mean over patches", "metric": "angular"}
+    assert (
+        card["features"]["normalisation"]["where"] == "model"
+        and len(card["features"]["normalisation"]["std"]) == 2
+    )
+    assert card["embedding"] == {
+        "dim": 6,
+        "layer": "embed() (penultimate), mean over patches",
+        "metric": "angular",
+    }
     assert card["training"]["seed"] == 3 and card["training"]["data"]["dataset"] == "library"
     assert set(card["metrics"]["test"]) >= {"accuracy", "macro_f1", "precision_at_1", "confusion"}
     assert card["licence"].startswith("private library") and card["versions"]["torch"] == torch.__version__
@@ -300,7 +329,9 @@ def test_train_writes_config_checkpoints_and_metrics(tmp_path: Path, toy_plugins
     for part in ("val", "test"):
         held = {artists[i] for i, p in parts.items() if p == part}
         assert held and not held & {artists[i] for i, p in parts.items() if p == "train"}
-    assert "official" not in (run / "report.txt").read_text() and "holdout" in (run / "report.txt").read_text()
+    assert (
+        "official" not in (run / "report.txt").read_text() and "holdout" in (run / "report.txt").read_text()
+    )
 
 
 def test_resume_continues_to_the_same_weights(tmp_path: Path, toy_plugins: Plugins, library: Any,
@@ -323,7 +354,9 @@ def test_resume_continues_to_the_same_weights(tmp_path: Path, toy_plugins: Plugi
 
 def test_early_stopping_triggers(tmp_path: Path, toy_plugins: Plugins, library: Any, cache_dir: Path) -> None:
     # a learning rate this small cannot move the validation macro-F1: it never improves after epoch 1
-    result = train(tiny_config(tmp_path, cache_dir, epochs=20, lr=1e-12, patience=2), library, plugins=toy_plugins)
+    result = train(
+        tiny_config(tmp_path, cache_dir, epochs=20, lr=1e-12, patience=2), library, plugins=toy_plugins
+    )
     assert result.result.stopped_early and result.result.epochs_run == 3 and result.result.best_epoch == 0
     state = torch.load(tmp_path / "run" / "checkpoints" / "fold0" / "last.state.pt", weights_only=True)
     assert state["stopped"] and state["bad_epochs"] == 2 and state["epoch"] == 2
@@ -361,8 +394,12 @@ def test_checkpoint_round_trip_under_weights_only(tmp_path: Path, toy_plugins: P
     x = torch.randn(5, 1, 2, 10, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         assert torch.equal(net(x), again(x)) and torch.equal(net.embed(x), again.embed(x))
-    state = torch.load(result.result.model_path.parent / "last.state.pt", weights_only=True)  # optimizer state too
-    assert set(state) >= {"optimizer", "epoch", "best_score"} and isinstance(state["optimizer"]["state"], dict)
+    state = torch.load(
+        result.result.model_path.parent / "last.state.pt", weights_only=True
+    )  # optimizer state too
+    assert set(state) >= {"optimizer", "epoch", "best_score"} and isinstance(
+        state["optimizer"]["state"], dict
+    )
 
 
 def test_trained_backend_runs_the_saved_model_like_the_loop(tmp_path: Path, toy_plugins: Plugins, library: Any,
@@ -390,21 +427,36 @@ def test_multilabel_task_uses_sigmoid_outputs(tmp_path: Path, toy_plugins: Plugi
                                              cache_dir: Path) -> None:  # fmt: skip
     result = train(tiny_config(tmp_path, cache_dir, task="genres"), library, plugins=toy_plugins)
     card = read_card(result.model_path)
-    assert card["heads"] == {"genres": ["Jazz", "Live", "Metal", "Pop"]} and card["activation"]["genres"] == "sigmoid"
+    assert (
+        card["heads"] == {"genres": ["Jazz", "Live", "Metal", "Pop"]}
+        and card["activation"]["genres"] == "sigmoid"
+    )
     assert card["tag_kinds"]["genres"]["Live"] == "genre" and "label_precision_at_3" in result.metrics
     assert np.asarray(result.metrics["confusion"]).shape == (4, 2, 2)
-    scores = Analyzer(AnalysisSettings(model=str(result.model_path)), toy_plugins).analyze(library.clips[0].path)
+    scores = Analyzer(AnalysisSettings(model=str(result.model_path)), toy_plugins).analyze(
+        library.clips[0].path
+    )
     assert all(0 < v < 1 for v in scores.scores["genres"].values())
 
 
-def test_probe_on_a_pretrained_embedding(tmp_path: Path, toy_plugins: Plugins, library: Any, cache_dir: Path) -> None:
+def test_probe_on_a_pretrained_embedding(
+    tmp_path: Path, toy_plugins: Plugins, library: Any, cache_dir: Path
+) -> None:
     base = make_toy_model(tmp_path / "toy.safetensors")
-    config = tiny_config(tmp_path, cache_dir, mode="probe", base_model=str(base), arch_options={"hidden": 4}, epochs=3)
+    config = tiny_config(
+        tmp_path, cache_dir, mode="probe", base_model=str(base), arch_options={"hidden": 4}, epochs=3
+    )
     result = train(config, library, plugins=toy_plugins)
     card = read_card(result.model_path)
-    assert card["architecture"]["family"] == "dense-head" and card["architecture"]["config"]["in_features"] == 2
-    assert card["features"]["embedding_of"]["id"] == "toy-1" and card["features"]["extractor"] == "toy-features"
-    analysis = Analyzer(AnalysisSettings(model=str(result.model_path)), toy_plugins).analyze(library.clips[0].path)
+    assert (
+        card["architecture"]["family"] == "dense-head" and card["architecture"]["config"]["in_features"] == 2
+    )
+    assert (
+        card["features"]["embedding_of"]["id"] == "toy-1" and card["features"]["extractor"] == "toy-features"
+    )
+    analysis = Analyzer(AnalysisSettings(model=str(result.model_path)), toy_plugins).analyze(
+        library.clips[0].path
+    )
     assert analysis.embedding.shape == (4,) and set(analysis.scores["genre"]) == {"Jazz", "Metal", "Pop"}
 
 
@@ -416,8 +468,13 @@ def test_statistics_baseline_is_a_logistic_regression_model_file(tmp_path: Path,
     assert card["features"]["extractor"] == "mcbr-stats" and card["features"]["patch_frames"] is None
     assert card["architecture"]["config"] == {"in_features": 78, "n_classes": 3, "hidden": 0, "dropout": 0.0}
     assert "scikit-learn" in card["versions"]
-    analysis = Analyzer(AnalysisSettings(model=str(result.model_path)), toy_plugins).analyze(library.clips[-1].path)
-    assert max(analysis.scores["genre"], key=analysis.scores["genre"].get) == library.clips[-1].labels["genre"][0]
+    analysis = Analyzer(AnalysisSettings(model=str(result.model_path)), toy_plugins).analyze(
+        library.clips[-1].path
+    )
+    assert (
+        max(analysis.scores["genre"], key=analysis.scores["genre"].get)
+        == library.clips[-1].labels["genre"][0]
+    )
 
 
 def test_train_config_is_validated() -> None:
@@ -453,12 +510,16 @@ def test_stacked_network_trains_its_branches_first_on_the_same_fold(tmp_path: Pa
     run = tmp_path / "run"
     logs = {name: (run / "branches" / name / "metrics.jsonl").read_text() for name in ("left", "right")}
     train(replace(config, epochs=3), library, plugins=toy_plugins, resume=True)  # one more epoch of the head
-    assert logs == {name: (run / "branches" / name / "metrics.jsonl").read_text() for name in logs}  # branches as they were
+    assert logs == {
+        name: (run / "branches" / name / "metrics.jsonl").read_text() for name in logs
+    }  # branches as they were
     stacked, stacked_card = load_model(result.result.model_path)
     for name in ("left", "right"):
         branch, card = load_model(run / "branches" / name / "checkpoints" / "fold0" / "best.safetensors")
         assert card["architecture"]["family"] == TINY and card["name"] == f"run-{name}"
-        assert card["training"]["data"] == stacked_card["training"]["data"]  # the same parts of the same split
+        assert (
+            card["training"]["data"] == stacked_card["training"]["data"]
+        )  # the same parts of the same split
         # the stacked model holds the trained branch unchanged: frozen, and precise BN leaves it alone
         assert all(torch.equal(stacked[f"{name}.{k}"], v) for k, v in branch.items())
         assert not torch.equal(branch["conv.weight"], TinyCNN(
@@ -503,11 +564,18 @@ def test_too_little_data_is_one_line_before_anything_is_written(tmp_path: Path, 
         cross_validate(replace(config, folds=5), rows_dataset(tmp_path / "d", [("Rock", "A", 3), ("Rock", "B", 3),
                        ("Jazz", "C", 3), ("Jazz", "D", 3)]), plugins=toy_plugins)  # fmt: skip
     # 3 folds: each training part is one fold, and one of them holds no Jazz
-    lone = rows_dataset(tmp_path / "e", [("Rock", a, 2) for a in "ABCDEF"] + [("Jazz", "G", 2), ("Jazz", "H", 2)])
-    with pytest.raises(TrainingDataError, match=r"3-fold cross-validation leaves fold \d's training part with only "
-                                                r"Rock: each label needs items of more artists \(Jazz: 2 artists"):
+    lone = rows_dataset(
+        tmp_path / "e", [("Rock", a, 2) for a in "ABCDEF"] + [("Jazz", "G", 2), ("Jazz", "H", 2)]
+    )
+    with pytest.raises(
+        TrainingDataError,
+        match=r"3-fold cross-validation leaves fold \d's training part with only "
+        r"Rock: each label needs items of more artists \(Jazz: 2 artists",
+    ):
         cross_validate(replace(config, folds=3), lone, plugins=toy_plugins)
-    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # no run folder, nothing decoded
+    assert (
+        not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+    )  # no run folder, nothing decoded
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path: Path, toy_plugins: Plugins,
@@ -525,14 +593,18 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path: P
     (tmp_path / "runs" / "run").mkdir(parents=True)
     with pytest.raises(RuntimeError):
         train(config, library, plugins=toy_plugins)
-    assert (tmp_path / "runs" / "run").is_dir() and not list((tmp_path / "runs" / "run").iterdir())  # its files only
+    assert (tmp_path / "runs" / "run").is_dir() and not list(
+        (tmp_path / "runs" / "run").iterdir()
+    )  # its files only
     monkeypatch.undo()
     with pytest.raises(RuntimeError), monkeypatch.context() as m:  # a run killed after writing config.json
         m.setattr(loop, "_run_fold", fail)
         m.setattr(runs, "discard", lambda *a: None)
         train(config, library, plugins=toy_plugins)
     assert (tmp_path / "runs" / "run" / "config.json").is_file()
-    result = train(replace(config, seed=4), library, plugins=toy_plugins)  # no checkpoint there: not a run to resume
+    result = train(
+        replace(config, seed=4), library, plugins=toy_plugins
+    )  # no checkpoint there: not a run to resume
     assert result.model_path.is_file()
     with pytest.raises(ConfigError, match="already holds a run"):
         train(config, library, plugins=toy_plugins)
@@ -545,6 +617,10 @@ def test_model_cards_fingerprint_the_training_and_validation_clips(tmp_path: Pat
     path = {c.id: c.path for c in library.clips}
     fitted = sorted(clip_hash(path[cid]) for cid, part in parts.items() if part in ("train", "val"))
     fp = read_card(result.model_path)["training"]["fingerprint"]
-    assert fp["clips"] == fitted and fp["n"] == len(fitted) < len(library.clips) and fp["method"].startswith("sha1")
+    assert (
+        fp["clips"] == fitted
+        and fp["n"] == len(fitted) < len(library.clips)
+        and fp["method"].startswith("sha1")
+    )
     best = read_card(result.result.model_path)["training"]["fingerprint"]
     assert best == fp  # every checkpoint carries it

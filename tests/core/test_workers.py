@@ -14,7 +14,9 @@ from tests.toymodel import make_toy_model
 @pytest.fixture
 def settings(tmp_path: Path) -> AnalysisSettings:
     model = make_toy_model(tmp_path / "toy.safetensors")
-    return AnalysisSettings(model=str(model), decoders=("faulty",), extra_plugins=("tests.faulty",), device="cpu")
+    return AnalysisSettings(
+        model=str(model), decoders=("faulty",), extra_plugins=("tests.faulty",), device="cpu"
+    )
 
 
 def touch(folder: Path, *names: str) -> list[tuple[str, Path]]:
@@ -65,5 +67,8 @@ def test_a_bad_model_stops_the_pool_with_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a model")
     settings = AnalysisSettings(model=str(bad), device="cpu")
-    with AnalysisPool(settings, PoolSettings(workers=1)) as pool, pytest.raises(McbrError, match="not an mcbr model"):
+    with (
+        AnalysisPool(settings, PoolSettings(workers=1)) as pool,
+        pytest.raises(McbrError, match="not an mcbr model"),
+    ):
         dict(pool.analyze(touch(tmp_path, "a")))

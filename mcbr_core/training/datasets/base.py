@@ -220,7 +220,9 @@ def canonical_split(value: str | None) -> str | None:
     try:
         return _SPLIT_ALIASES[value]
     except KeyError:
-        raise DatasetError(f"unknown split name {value!r} (known: {', '.join(sorted(_SPLIT_ALIASES))})") from None
+        raise DatasetError(
+            f"unknown split name {value!r} (known: {', '.join(sorted(_SPLIT_ALIASES))})"
+        ) from None
 
 
 def split_multi(value: str | Sequence[str] | None, separators: str = "|;") -> tuple[str, ...]:
@@ -296,7 +298,9 @@ def finalize(
         counts = Counter(label for c in clips for label in c.labels.get(task, ()))
         kept = {label for label, n in counts.items() if n >= max(spec.min_count, 1)}
         keep[task] = kept
-        before[task] = LabelCounts(dict(counts), sum(1 for c in clips if c.labels.get(task)), max(spec.min_count, 1))
+        before[task] = LabelCounts(
+            dict(counts), sum(1 for c in clips if c.labels.get(task)), max(spec.min_count, 1)
+        )
         if kept:
             tasks[task] = TaskInfo(tuple(sorted(kept)), multilabel=spec.multilabel, kind=spec.kind)
     if not clips:

@@ -106,7 +106,11 @@ def load_emotify(root: Path, *, threshold: float = 0.3) -> Dataset:
             listeners = int(row.get("n_annotations") or 0)
         if genre not in OFFSETS:
             raise DatasetError(f"emotify: track {tid} has unknown genre {genre!r}")
-        path = root / row["path"] if row.get("path") else root / "emotifymusic" / genre / f"{tid - OFFSETS[genre]}.mp3"
+        path = (
+            root / row["path"]
+            if row.get("path")
+            else root / "emotifymusic" / genre / f"{tid - OFFSETS[genre]}.mp3"
+        )
         if not path.is_file():
             skipped.append((str(tid), f"no audio file {path}"))
             continue

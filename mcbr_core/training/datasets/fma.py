@@ -213,7 +213,9 @@ def load_fma(
             continue
         name = f"{tid:06d}"
         if tid in skip_ids:
-            skipped.append((name, "known to have no usable audio" if tid in KNOWN_BAD else "in the skip list"))
+            skipped.append(
+                (name, "known to have no usable audio" if tid in KNOWN_BAD else "in the skip list")
+            )
             continue
         path = (audio_dir or root / f"fma_{subset}") / name[:3] / f"{name}.mp3"
         if not path.is_file():
@@ -249,6 +251,10 @@ def load_fma(
         {"genre": TaskSpec(False, "genre"), "genres": TaskSpec(True, "genre", min_count=min_count)},
         licence=LICENCE,
         skipped=skipped,
-        options={"subset": subset, "audio": str(audio) if audio else None, "skip_known_bad": skip_known_bad,
-                 "min_count": min_count},
+        options={
+            "subset": subset,
+            "audio": str(audio) if audio else None,
+            "skip_known_bad": skip_known_bad,
+            "min_count": min_count,
+        },
     )

@@ -128,8 +128,11 @@ def load_fourq(root: Path, *, min_count: int = 1) -> Dataset:
                 path=path,
                 artist=r["artist"] or None,
                 labels=labels,
-                extra={"title": r["title"], "pquad": float(r["pquad"]) if r["pquad"] else None,
-                       "quadrant_meaning": QUADRANT_MOODS[quadrant][1]},
+                extra={
+                    "title": r["title"],
+                    "pquad": float(r["pquad"]) if r["pquad"] else None,
+                    "quadrant_meaning": QUADRANT_MOODS[quadrant][1],
+                },
             )
         )
     return finalize(

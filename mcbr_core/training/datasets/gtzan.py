@@ -116,7 +116,9 @@ def load_gtzan(
                 skipped.append((stem, "unreadable in the original GTZAN archive"))
                 continue
             if filtered and key in GTZAN_EXCLUDED:
-                skipped.append((stem, "left out by the fault-filtered split (repetition, mislabelling or distortion)"))
+                skipped.append(
+                    (stem, "left out by the fault-filtered split (repetition, mislabelling or distortion)")
+                )
                 continue
             clips.append(
                 Clip(
@@ -134,7 +136,10 @@ def load_gtzan(
             onehot = np.zeros((len(clips), len(labels)))
             onehot[np.arange(len(clips)), [labels.index(c.labels["genre"][0]) for c in clips]] = 1.0
             assigned = grouped_folds(groups, onehot, folds, seed=seed)
-            clips = [Clip(c.id, c.path, c.artist, c.labels, c.split, int(f), c.extra) for c, f in zip(clips, assigned)]
+            clips = [
+                Clip(c.id, c.path, c.artist, c.labels, c.split, int(f), c.extra)
+                for c, f in zip(clips, assigned)
+            ]
     return finalize(
         "gtzan",
         root,
@@ -142,5 +147,10 @@ def load_gtzan(
         {"genre": TaskSpec(False, "genre")},
         licence=LICENCE,
         skipped=skipped,
-        options={"filtered": filtered, "folds": folds, "seed": seed, "artists": str(artists) if artists else None},
+        options={
+            "filtered": filtered,
+            "folds": folds,
+            "seed": seed,
+            "artists": str(artists) if artists else None,
+        },
     )

@@ -122,7 +122,13 @@ def load_library(
         if item.moods:
             labels["mood"], labels["moods"] = item.moods[:1], item.moods
         clips.append(
-            Clip(id=cid, path=Path(item.path), artist=item.artist, labels=labels, extra={"album": item.album or ""})
+            Clip(
+                id=cid,
+                path=Path(item.path),
+                artist=item.artist,
+                labels=labels,
+                extra={"album": item.album or ""},
+            )
         )
     return finalize(
         "library",

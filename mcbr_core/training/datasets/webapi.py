@@ -41,7 +41,9 @@ from mcbr_core.training.datasets.base import (
     split_multi,
 )
 
-LICENCE = "WebAPI: metadata from the Spotify Web API (its terms apply); audio previews are the labels' copyright"
+LICENCE = (
+    "WebAPI: metadata from the Spotify Web API (its terms apply); audio previews are the labels' copyright"
+)
 
 
 def _float(value: str) -> float | None:
@@ -68,7 +70,9 @@ def load_webapi(root: Path, *, min_count: int = 1) -> Dataset:
     """
     root = Path(root)
     tracks = read_csv(root / "tracks.csv")
-    artists = {r["artist_id"]: r for r in _rows(root / "artists.csv", ("artist_id", "name", "genres", "related"))}
+    artists = {
+        r["artist_id"]: r for r in _rows(root / "artists.csv", ("artist_id", "name", "genres", "related"))
+    }
     albums = {r["album_id"]: r for r in _rows(root / "albums.csv", ("album_id", "year"))}
     if tracks:
         require(tracks[0], ("track_id", "artist_id", "album_id", "audio"), source=root / "tracks.csv")
