@@ -9,68 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from mcbr_core.backends.base import Inference
+from mcbr_core.backends.pretrained import PretrainedTagger, batch_size
 from mcbr_core.errors import ConfigError
 from mcbr_core.hookspecs import Register, hookimpl
 
 
-class EfficientATBackend:
-    """Runs a converted EfficientAT checkpoint (``models/as-mn04.safetensors``).
-
-    Parameters
-    ----------
-    model
-        Path of the ``.safetensors`` model file.
-    card
-        Its model card (see ``mcbr_core.models.checkpoint``).
-    device
-        Torch device name (already resolved, e.g. ``"cpu"``).
-    options
-        ``batch_size`` (10-s patches per forward pass; 0 or absent = 4 on CPU, 64 on GPU).
-    """
-
-    def __init__(self, *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> None:
-        import torch
-
-        from mcbr_core.models.efficientat import load_efficientat
-
-        net, card = load_efficientat(model)
-        self._torch = torch
-        self._net = net.to(device)
-        self._device = device
-        self.batch_size = int(options.get("batch_size", 0)) or (4 if device == "cpu" else 64)
-        self.model_id: str = card["id"]
-        self.heads: dict[str, list[str]] = {k: list(v) for k, v in card["heads"].items()}
-        self.tag_kinds: dict[str, dict[str, str]] = card.get("tag_kinds", {})
-        self.embedding_dim: int = int(card["embedding"]["dim"])
-        self.metric: str = card["embedding"].get("metric", "angular")
-        self.extractor: str = card["features"]["extractor"]
-        self.extractor_options: dict[str, Any] = dict(card["features"]["config"])
-        self.feature_version: str = str(card["features"]["version"])
-        self.patch_frames: int | None = int(self.extractor_options.get("patch_frames", net.config.n_frames))
-        self.patch_hop: int | None = int(self.extractor_options.get("patch_hop", self.patch_frames))
-
-    def infer(self, patches: np.ndarray) -> Inference:
-        """Tag probabilities ``(B, 527)`` and hidden-layer vectors ``(B, 512)`` for ``(B, 1, 128, T)`` patches."""
-        torch = self._torch
-        probs, embs = [], []
-        with torch.inference_mode():
-            for i in range(0, len(patches), self.batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(patches[i : i + self.batch_size])).to(self._device)
-                logits, emb = self._net.forward_features(x)
-                probs.append(torch.sigmoid(logits).float().cpu().numpy())
-                embs.append(emb.float().cpu().numpy())
-        (head,) = self.heads
-        return Inference(heads={head: np.concatenate(probs)}, embedding=np.concatenate(embs))
-
-
 def efficientat_backend(
     *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]
-) -> EfficientATBackend:
-    """Factory registered as ``efficientat``."""
-    return EfficientATBackend(model=model, card=card, device=device, options=options)
+) -> PretrainedTagger:
+    """Factory registered as ``efficientat``: a converted EfficientAT checkpoint (``models/as-mn04.safetensors``).
+
+    ``options``: ``batch_size`` (10-s patches per forward pass; 0 or absent = 4 on CPU, 64 on GPU).
+    Probabilities ``(B, 527)``, hidden-layer vectors ``(B, 512)`` for ``(B, 1, 128, T)`` patches.
+    """
+    from mcbr_core.models.efficientat import load_efficientat
+
+    net, card = load_efficientat(model)
+    return PretrainedTagger(
+        net.to(device), card, device=device, batch_size=batch_size(options, device, cpu=4, accelerator=64)
+    )
 
 
 def efficientat_mel(options: dict[str, Any]) -> Any:
