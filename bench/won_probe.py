@@ -183,21 +183,28 @@ def score(data: Path, cache: Path, folder: Path, models: list[str], every: dict[
         clips, y = [clips[i] for i in have], y[have]
         groups = [group_key(c.artist, c.id) for c in clips]
         folds = grouped_folds(groups, np.eye(len(classes))[y], 5, seed=0)
+        embs = {}
         for m in models:
             emb, prob = clip_vectors(m, folder, kind, cache, clips)
-            f1, acc, _ = _cv(emb, y, folds)
-            res[m].update({"dim": str(emb.shape[1]), kind: f"{acc:.3f} / {f1:.3f}", f"{kind}_n": str(len(y))})
+            embs[m] = emb
             if kind == "emotify":
                 assert classes == list(EMOTIFY), classes
                 tags = read_card(model_path(m, folder))["heads"]["tags"]
                 mapping = JAMENDO_TO_EMOTIFY if m.startswith("jamendo") else MSD_TO_EMOTIFY
                 res[m]["zero"] = f"{float((zero_shot(prob, tags, mapping) == y).mean()):.3f}"
+        if "msd-musicnn" in embs:  # each Won embedding beside msd-musicnn's (concatenated)
+            for m in [m for m in models if m != "msd-musicnn"]:
+                embs[f"msd-musicnn + {m}"] = np.hstack([embs["msd-musicnn"], embs[m]])
+        for m, emb in embs.items():
+            f1, acc, _ = _cv(emb, y, folds)
+            row = res.setdefault(m, {})
+            row.update({"dim": str(emb.shape[1]), kind: f"{acc:.3f} / {f1:.3f}", f"{kind}_n": str(len(y))})
     print("logistic regression on the clip embedding, 5-fold artist-disjoint CV: accuracy / macro-F1")
-    print(f"{'model':<16} {'dim':>4}  {'Emotify genre':<24} {'4Q quadrant':<24} zero-shot Emotify genre acc")
+    print(f"{'model':<30} {'dim':>4}  {'Emotify genre':<24} {'4Q quadrant':<24} zero-shot Emotify genre acc")
     for m, r in res.items():
         e = f"{r.get('emotify', '-')} (n={r.get('emotify_n', 0)})"
         q = f"{r.get('4q', '-')} (n={r.get('4q_n', 0)})"
-        print(f"{m:<16} {r.get('dim', '-'):>4}  {e:<24} {q:<24} {r.get('zero', '-')}")
+        print(f"{m:<30} {r.get('dim', '-'):>4}  {e:<24} {q:<24} {r.get('zero', '-')}")
 
 
 def timing(data: Path, folder: Path, models: list[str], rounds: int = 3) -> None:
