@@ -9,8 +9,8 @@ Usage (from the repository root, with ``../shared/data`` beside it)::
     python bench/won_probe.py ../shared/data score
     python bench/won_probe.py ../shared/data timing
 
-``extract`` runs each model on every clip of Emotify and on every second clip of 4Q
-(``--every N`` changes that) exactly as the plugin does (``EmbeddingSource``: the
+``extract`` runs each model on every clip of Emotify and 4Q (``--every N``: every
+N-th clip only) exactly as the plugin does (``EmbeddingSource``: the
 ``Analyzer`` with the default windows; 29-s patches for FCN and CRNN, 3-s ones for
 the musicnns, a shorter clip repeated to fill one) and caches the per-patch
 penultimate vectors in the training ``FeatureCache`` under ``.cache/tag-sources``,
@@ -22,18 +22,20 @@ on the clips cached for every model, and prints:
 
 * a standardised L2 logistic regression on the clip embedding under 5-fold
   artist-disjoint cross-validation (``mcbr_core.training.splits.grouped_folds``,
-  seed 0; C picked from 1e-3..1e-1 on the same folds, as ``bench/probe_features.py``
-  does, so every figure is slightly optimistic, equally for every model): Emotify
-  genre accuracy / macro-F1 and 4Q quadrant accuracy / macro-F1;
+  seed 0; C chosen from 0.001..1 on the next fold and the model refitted on training
+  + validation, as ``bench/efficientat_probe.py`` and ``docs/results.md`` do): Emotify
+  genre and 4Q quadrant accuracy / macro-F1, mean ± standard deviation over the folds;
+  also each Won embedding concatenated with msd-musicnn's;
 * zero-shot Emotify genre accuracy: the model's own genre tags mapped onto Emotify's
   four genres (``JAMENDO_TO_EMOTIFY``, ``MSD_TO_EMOTIFY``; a genre's score is the
   highest probability among its tags). MSD's Last.fm tags have no classical tag, so
   an MSD model never predicts classical (a quarter of Emotify).
 
 ``timing`` analyses a 4-minute track (a real Emotify clip repeated to 240 s, written
-to a temporary FLAC) with each model through ``mcbr_core.analysis.Analyzer`` and
-the default analysis settings (16 patches at most), three rounds interleaved, and
-prints the fastest round per model.
+to a temporary FLAC) with each model through ``mcbr_core.analysis.Analyzer``, with
+the default analysis windows (``--max-patches 16 --window-patches 4``) or others,
+one torch thread (``--threads``), five rounds interleaved (``--rounds``), and prints
+the fastest round per model, with its CPU time (the firmer figure on a shared machine).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 WON = ("jamendo-fcn", "msd-fcn", "jamendo-crnn", "msd-crnn", "jamendo-musicnn")
 MODELS = (*WON, "msd-musicnn")
 EMOTIFY = ("classical", "electronic", "pop", "rock")
+CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # L2 strengths the probe chooses from
 
 #: Each model's genre tags that name one of Emotify's genres (zero-shot mapping)
 JAMENDO_TO_EMOTIFY = {
@@ -131,25 +134,32 @@ def clip_vectors(name: str, folder: Path, kind: str, cache: Path, clips: list) -
     return np.stack(emb), np.stack(prob)
 
 
-def _cv(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[float, float, float]:
-    """Best (macro-F1, accuracy, C) over C in 1e-3..1e-1 of a standardised logistic regression."""
+def _cv(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-fold accuracy and macro-F1 of a standardised L2 logistic regression.
+
+    For test fold ``f``, C is chosen on fold ``f + 1`` (trained on the other three) and
+    the model refitted on all four, as ``bench/efficientat_probe.py`` and
+    ``docs/results.md`` do.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    best = (-1.0, 0.0, 0.0)
-    for c in (0.001, 0.01, 0.1):
-        f1, acc = [], []
-        for k in range(int(folds.max()) + 1):
-            tr, te = folds != k, folds == k
-            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
-            model.fit(x[tr], y[tr])
-            p = model.predict(x[te])
-            f1.append(f1_score(y[te], p, average="macro"))
-            acc.append(accuracy_score(y[te], p))
-        best = max(best, (float(np.mean(f1)), float(np.mean(acc)), c))
-    return best
+    def fit_predict(train: np.ndarray, test: np.ndarray, c: float) -> np.ndarray:
+        sc = StandardScaler().fit(x[train])
+        lr = LogisticRegression(C=c, max_iter=5000).fit(sc.transform(x[train]), y[train])
+        return lr.predict(sc.transform(x[test]))
+
+    k = int(folds.max()) + 1
+    accs, f1s = [], []
+    for f in range(k):
+        v = (f + 1) % k
+        tr, va, te = (folds != f) & (folds != v), folds == v, folds == f
+        c = max(CS, key=lambda c: f1_score(y[va], fit_predict(tr, va, c), average="macro"))
+        p = fit_predict(tr | va, te, c)
+        accs.append(float(accuracy_score(y[te], p)))
+        f1s.append(float(f1_score(y[te], p, average="macro")))
+    return accs, f1s
 
 
 def _labels(clips: list, task: str) -> tuple[list, np.ndarray, list[str]]:
@@ -196,18 +206,20 @@ def score(data: Path, cache: Path, folder: Path, models: list[str], every: dict[
             for m in [m for m in models if m != "msd-musicnn"]:
                 embs[f"msd-musicnn + {m}"] = np.hstack([embs["msd-musicnn"], embs[m]])
         for m, emb in embs.items():
-            f1, acc, _ = _cv(emb, y, folds)
+            accs, f1s = _cv(emb, y, folds)
             row = res.setdefault(m, {})
-            row.update({"dim": str(emb.shape[1]), kind: f"{acc:.3f} / {f1:.3f}", f"{kind}_n": str(len(y))})
-    print("logistic regression on the clip embedding, 5-fold artist-disjoint CV: accuracy / macro-F1")
-    print(f"{'model':<30} {'dim':>4}  {'Emotify genre':<24} {'4Q quadrant':<24} zero-shot Emotify genre acc")
+            row["dim"] = str(emb.shape[1])
+            row[kind] = f"{np.mean(accs):.3f} ± {np.std(accs):.3f} / {np.mean(f1s):.3f} ± {np.std(f1s):.3f}"
+            row[f"{kind}_n"] = str(len(y))
+    print("logistic regression on the clip embedding, 5-fold artist-disjoint CV: accuracy / macro-F1 (mean ± std)")
+    print(f"{'model':<30} {'dim':>4}  {'Emotify genre':<38} {'4Q quadrant':<38} zero-shot Emotify genre acc")
     for m, r in res.items():
         e = f"{r.get('emotify', '-')} (n={r.get('emotify_n', 0)})"
         q = f"{r.get('4q', '-')} (n={r.get('4q_n', 0)})"
-        print(f"{m:<30} {r.get('dim', '-'):>4}  {e:<24} {q:<24} {r.get('zero', '-')}")
+        print(f"{m:<30} {r.get('dim', '-'):>4}  {e:<38} {q:<38} {r.get('zero', '-')}")
 
 
-def timing(data: Path, folder: Path, models: list[str], rounds: int = 3) -> None:
+def timing(data: Path, folder: Path, models: list[str], windows: tuple[int, int], threads: int, rounds: int) -> None:
     """Print the fastest of ``rounds`` analyses of a 4-minute track per model."""
     import tempfile
 
@@ -223,22 +235,26 @@ def timing(data: Path, folder: Path, models: list[str], rounds: int = 3) -> None
     with tempfile.TemporaryDirectory() as tmp:
         track = Path(tmp) / "four-minutes.flac"
         sf.write(track, np.resize(y, 240 * 44100), 44100)
+        max_patches, window_patches = windows
         analyzers = {
-            m: Analyzer(AnalysisSettings(model=str(model_path(m, folder)), device="cpu")) for m in MODELS
-        }
-        best: dict[str, tuple[float, dict[str, float], int]] = {}
+            m: Analyzer(AnalysisSettings(model=str(model_path(m, folder)), device="cpu", threads=threads,
+                                         max_patches=max_patches, window_patches=window_patches))
+            for m in models
+        }  # fmt: skip
+        best: dict[str, tuple[float, dict[str, float], int, float]] = {}
         for _ in range(rounds):
             for m, a in analyzers.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 r = a.analyze(track)
-                total = time.perf_counter() - t0
+                total, cpu = time.perf_counter() - t0, time.process_time() - c0
                 if m not in best or total < best[m][0]:
-                    best[m] = (total, r.timings, round(r.analysed / a.patch_seconds()))
-    print(f"4-minute track, default analysis settings, best of {rounds} (CPU, torch threads: "
+                    best[m] = (total, r.timings, round(r.analysed / a.patch_seconds()), cpu)
+    print(f"4-minute track, max_patches {max_patches}, window_patches {window_patches}, best of {rounds} "
+          f"(CPU, torch threads: "
           f"{__import__('torch').get_num_threads()})")  # fmt: skip
-    for m, (total, t, n) in best.items():
+    for m, (total, t, n, cpu) in best.items():
         print(f"  {m:<16} {total:6.2f} s  ({n} patches; decode {t['decode']:.2f} s, features {t['features']:.2f} s, "
-              f"model {t['model']:.2f} s)")  # fmt: skip
+              f"model {t['model']:.2f} s; CPU {cpu:.2f} s)")  # fmt: skip
 
 
 def main() -> int:
@@ -249,8 +265,11 @@ def main() -> int:
     parser.add_argument("step", choices=("extract", "score", "timing"))
     parser.add_argument("--dataset", default="emotify", choices=("emotify", "4q"))
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all six)")
-    parser.add_argument("--every", type=int, default=0, help="every N-th clip only (default: all of Emotify, "
-                        "every 2nd of 4Q)")  # fmt: skip
+    parser.add_argument("--every", type=int, default=1, help="every N-th clip only (default: all)")
+    parser.add_argument("--max-patches", type=int, default=16, help="timing: analysis windows (default 16)")
+    parser.add_argument("--threads", type=int, default=1, help="timing: torch threads (default 1)")
+    parser.add_argument("--rounds", type=int, default=5, help="timing: rounds, the fastest counts (default 5)")
+    parser.add_argument("--window-patches", type=int, default=4, help="timing: patches per window (default 4)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "tag-sources",
                         help="per-patch embedding cache (shared with bench/tag_sources.py)")  # fmt: skip
     parser.add_argument(
@@ -264,13 +283,14 @@ def main() -> int:
         parser.error(f"unknown models {unknown}")
     warnings.filterwarnings("ignore", category=FutureWarning)
     args.cache.mkdir(parents=True, exist_ok=True)
-    every = {"emotify": args.every or 1, "4q": args.every or 2}
+    every = {"emotify": args.every, "4q": args.every}
     if args.step == "extract":
         extract(args.dataset, args.data / args.dataset, args.cache, args.models_dir, models, every[args.dataset])
     elif args.step == "score":
         score(args.data, args.cache, args.models_dir, models, every)
     else:
-        timing(args.data, args.models_dir, models)
+        windows = (args.max_patches, args.window_patches)
+        timing(args.data, args.models_dir, models, windows, args.threads, args.rounds)
     return 0
 
 
