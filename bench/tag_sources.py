@@ -26,6 +26,7 @@ model (``models/mcbr-fusion``), in one process, interleaved.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -215,6 +216,14 @@ ZERO_CLUSTERS: dict[str, dict[str, tuple[str, ...]]] = {
     "msd-musicnn": {"C1": ("party",), "C2": ("happy", "catchy"), "C3": ("sad", "Mellow"),
                     "C5": ("metal", "heavy metal", "hard rock", "punk")},
 }  # fmt: skip
+
+for _zero in (
+    ZERO_GENRES,
+    ZERO_AFFECT,
+    ZERO_QUADRANTS,
+    ZERO_CLUSTERS,
+):  # Won's msd-fcn has msd-musicnn's 50 tags
+    _zero["msd-fcn"] = _zero["msd-musicnn"]
 
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 W_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)  # late fusion: weight of a tagger's zero-shot logit
@@ -707,6 +716,10 @@ def poprock_row(st: Study, sources: tuple[str, ...], strategy: str) -> dict[str,
 
 def poprock(data: Path, sources: tuple[str, ...]) -> None:
     st = Study(data)
+    print(
+        "| 4Q Pop/Rock clips labelled | Emotify pop vs rock | Emotify genre acc. | 4Q genre top-1 | 4Q genre macro ROC-AUC |"
+    )
+    print("|---|---:|---:|---:|---:|")
     for strategy in ("both", "emotify", "zero:as-mn04", "zero:jamendo-fcn", "zero:msd-musicnn"):
         row = poprock_row(st, sources, strategy)
         print(f"| {strategy} | " + " | ".join(_fmt(row.get(k)) for k in ("poprock_emotify", "acc_emotify", "top1_4q",
@@ -727,7 +740,13 @@ def timing(rounds: int, models: list[str]) -> None:
     track = CACHE / "medley-240s.mp3"
     if not track.exists():
         write_audio(track, medley(240.0, sr=44100, channels=2), 44100)
-    refs = {m: str(fusion_file()) if m == "mcbr-fusion" else model_ref(m) for m in models}
+    from mcbr_core.models.shipped import shipped_models
+
+    # mcbr-fusion: the shipped file, else the same composition under .cache (before it ships)
+    refs = {
+        m: str(fusion_file()) if m == "mcbr-fusion" and m not in shipped_models() else model_ref(m)
+        for m in models
+    }
     analyzers = {m: Analyzer(AnalysisSettings(model=refs[m], device="cpu", threads=1)) for m in models}
     for a in analyzers.values():
         a.analyze(track)  # warm-up
@@ -766,10 +785,15 @@ ROWS = (
     ("(b) msd-musicnn + as-mn04 per patch: **mcbr-fusion**", "head", ("msd-musicnn", "mn04-patch"), None, ()),
     ("(b) as-mn04 + jamendo-fcn", "head", ("as-mn04", "jamendo-fcn"), None, ()),
     ("(b) msd-musicnn + jamendo-fcn", "head", ("msd-musicnn", "jamendo-fcn"), None, ()),
-    ("(b) all three", "head", ("msd-musicnn", "as-mn04", "jamendo-fcn"), None, ()),
+    ("(b) msd-musicnn + as-mn04 + jamendo-fcn", "head", ("msd-musicnn", "as-mn04", "jamendo-fcn"), None, ()),
+    ("(a) msd-fcn embedding", "head", ("msd-fcn",), None, ()),
+    ("(b) as-mn04 + msd-fcn", "head", ("as-mn04", "msd-fcn"), None, ()),
+    ("(b) msd-musicnn + msd-fcn", "head", ("msd-musicnn", "msd-fcn"), None, ()),
+    ("(b) msd-musicnn + as-mn04 + msd-fcn", "head", ("msd-musicnn", "as-mn04", "msd-fcn"), None, ()),
     ("(c) as-mn04's AudioSet tags, mapped", "zero", ("as-mn04",), None, ()),
     ("(c) jamendo-fcn's Jamendo tags, mapped", "zero", ("jamendo-fcn",), None, ()),
     ("(c) msd-musicnn's Last.fm tags, mapped", "zero", ("msd-musicnn",), None, ()),
+    ("(c) msd-fcn's Last.fm tags, mapped", "zero", ("msd-fcn",), None, ()),
     ("(a') small MLP on the mcbr-fusion embedding (256 hidden; not a clip head)", "mlp", ("msd-musicnn", "mn04-patch"),
      None, ()),
     ("(d) mcbr-fusion head + as-mn04 tags, late", "head", ("msd-musicnn", "mn04-patch"), "as-mn04", ()),
@@ -784,8 +808,8 @@ def table(data: Path, only: list[str] | None, out: Path | None) -> None:
 
     st = Study(data)
     results = json.loads(out.read_text()) if out and out.exists() else {}
-    for label, kind, sources, late, extra in ROWS:
-        if only and not any(o in label for o in only):
+    for number, (label, kind, sources, late, extra) in enumerate(ROWS, 1):
+        if only and not any(o in label or o == str(number) for o in only):
             continue
         t0 = time.perf_counter()
         try:
@@ -798,6 +822,8 @@ def table(data: Path, only: list[str] | None, out: Path | None) -> None:
         except SystemExit as exc:  # a source not cached yet
             print(f"{label}: skipped ({exc})", flush=True)
             continue
+        if out and out.exists():  # other table runs may have written rows meanwhile
+            results = json.loads(out.read_text()) | {k: v for k, v in results.items() if k == label}
         results[label] = {k: v for k, v in row.items() if not k.startswith("_")}
         print(f"{label} ({time.perf_counter() - t0:.0f} s): " + "; ".join(
             f"{name} {_fmt(row.get(key))}" for key, name in COLUMNS if key in row), flush=True)  # fmt: skip
@@ -806,16 +832,40 @@ def table(data: Path, only: list[str] | None, out: Path | None) -> None:
     print(markdown(results))
 
 
+GENRE_COLUMNS = (
+    "top1_4q",
+    "auc_4q",
+    "acc_emotify",
+    "acc_emotify_alone",
+    "poprock_emotify",
+    "p5_4q",
+    "p5_emotify",
+)
+MOOD_COLUMNS = ("quadrant_f1", "arousal_auc", "valence_auc", "cluster_acc", "moods_auc_4q", "moods_auc_mirex")
+
+
 def markdown(results: dict) -> str:
-    keys = [k for k, _ in COLUMNS if any(k in r for r in results.values())]
-    lines = ["| source | " + " | ".join(n for k, n in COLUMNS if k in keys) + " |",
-             "|---|" + "---:|" * len(keys)]  # fmt: skip
-    for label, _, _, _, _ in ROWS:
-        if label in results:
-            r = results[label]
-            lines.append(f"| {label} | " + " | ".join(_fmt(tuple(r[k]) if isinstance(r.get(k), list) else r.get(k))
-                                                     for k in keys) + " |")  # fmt: skip
-    return "\n".join(lines)
+    """Two tables (genre and similarity columns; mood columns), rows numbered as ``table --only N`` takes them."""
+    fused = {"top1_4q", "auc_4q", "acc_emotify", "poprock_emotify", "arousal_auc", "valence_auc"}
+    names = dict(COLUMNS)
+    out = []
+    for columns in (GENRE_COLUMNS, MOOD_COLUMNS):
+        keys = [k for k in columns if any(k in r for r in results.values())]
+        lines = [
+            "| row | source | " + " | ".join(names[k] for k in keys) + " |",
+            "|---:|---|" + "---:|" * len(keys),
+        ]
+        for number, (label, _, _, late, _) in enumerate(ROWS, 1):
+            if label not in results:
+                continue
+            # late fusion touches the genre and arousal/valence heads only; the rest would repeat the base row
+            r = {k: v for k, v in results[label].items() if not late or k in fused}
+            if not any(k in r for k in keys):
+                continue
+            cells = [_fmt(tuple(r[k]) if isinstance(r.get(k), list) else r.get(k)) for k in keys]
+            lines.append(f"| {number} | {label} | " + " | ".join(cells) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
 
 
 def main() -> None:
@@ -830,7 +880,8 @@ def main() -> None:
         "--shard", default="0/1", help="I/N: compute every N-th clip from the I-th (parallel processes)"
     )
     t = sub.add_parser("table")
-    t.add_argument("--only", action="append", help="rows whose label contains this")
+    t.add_argument("--only", action="append", help="rows whose label contains this, or whose number it is")
+    t.add_argument("--print", action="store_true", help="only print the table of the figures kept")
     t.add_argument("--results", type=Path, default=CACHE / "results.json", help="figures kept between runs")
     ti = sub.add_parser("timing")
     ti.add_argument("--rounds", type=int, default=5)
@@ -842,6 +893,8 @@ def main() -> None:
     if args.cmd == "embed":
         i, n = (int(v) for v in args.shard.split("/"))
         embed(args.data, args.models.split(","), args.datasets.split(","), args.threads, (i, n))
+    elif args.cmd == "table" and args.print:
+        print(markdown(json.loads(args.results.read_text())))
     elif args.cmd == "table":
         table(args.data, args.only, args.results)
     elif args.cmd == "timing":

@@ -30,6 +30,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import shutil
 import sys
 from collections import Counter
@@ -54,6 +55,12 @@ CITE = {
     "mirex": 'R. Panda, R. Malheiro, B. Rocha, A. Oliveira, R. P. Paiva, "Multi-modal music emotion recognition: a new '
     'dataset, methodology and comparative analysis", CMMR 2013.',
     "gtzan": 'G. Tzanetakis, P. Cook, "Musical genre classification of audio signals", IEEE TSAP, 2002.',
+}
+LICENCES = {
+    "4q": "4Q: AllMusic previews released by the authors for research only (Panda et al. 2018)",
+    "emotify": "Emotify: Magnatune music, CC BY-NC-SA; annotations for research use (Aljanaki et al. 2016)",
+    "mirex": "MIREX-like mood set: AllMusic 30-s previews, research use only (Panda et al. 2013)",
+    "gtzan": "GTZAN: research use only (Tzanetakis & Cook 2002)",
 }
 HEADS: list[dict[str, Any]] = [
     {"name": "mcbr-genres", "kind": "genre", "task": "genres", "default_for": ["genre"], "parts": ("4q", "emotify", "gtzan"),
@@ -84,10 +91,42 @@ def write_fusion(out: Path) -> Path:
         "docs/results.md, 'Tags: sources and heads'.",
         licence={"weights": "none of its own; msd-musicnn: ISC (Music Technology Group, UPF); as-mn04: MIT "
                  "(Florian Schmid), AudioSet labels CC BY 4.0 (Google)", "parts": list(PARTS)},
-        metrics={"analysis_time": "see docs/results.md (bench/tag_sources.py timing)"},
+        metrics={"analysis_time": {
+            "measured": "bench/tag_sources.py timing: a 4-minute MP3, default windows (48 s heard), one thread",
+            "cpu_seconds": {"msd-musicnn": 1.13, FUSION: 1.35}, "wall_seconds": {"msd-musicnn": 1.09, FUSION: 1.30},
+            "ratio_to_msd_musicnn": 1.2}},
     )  # fmt: skip
     path.chmod(0o644)
+    (out / f"{FUSION}.md").write_text(FUSION_MD.format(id=FUSION_ID), encoding="utf-8")
     return path
+
+
+FUSION_MD = """# mcbr-fusion (`{id}`)
+
+msd-musicnn and EfficientAT's as-mn04 run on one decode, for the clip heads that read
+both (`mcbr-genres`, `mcbr-moods`, `mcbr-arousal`, `mcbr-valence`).
+
+- **Backend**: `fusion` (`mcbr_core/backends/fusion.py`). No weights of its own: the card
+  names its parts (`msd-musicnn`, id `msd-musicnn-1`; `as-mn04`, id `as-mn04-1`) and refuses
+  a part whose id differs.
+- **Input**: the `waveform` extractor at 32 kHz (as-mn04's rate), cut into msd-musicnn's
+  patches (95,744 samples = 2.992 s), so the analysis windows are msd-musicnn's. Each
+  patch is resampled to 16 kHz for msd-musicnn's own front end, and goes at 32 kHz through
+  as-mn04's front end, repeated to fill its 10-s input.
+- **Outputs**: heads `msd-musicnn` (its 50 Last.fm tags) and `as-mn04` (527 AudioSet
+  classes), with the parts' tag kinds; embedding 712-d: msd-musicnn's 200-d penultimate
+  layer (0:200), then as-mn04's 512-d hidden layer (200:712), mean over patches.
+- **Cost**: 1.20 x msd-musicnn alone on a 4-minute track (1.35 against 1.13 CPU-seconds,
+  one thread; `bench/tag_sources.py timing`).
+- **Measurements**: see docs/results.md, "Tags: sources and heads".
+
+## Licences
+
+- msd-musicnn: ISC, Music Technology Group, Universitat Pompeu Fabra (see `msd-musicnn.md`).
+- as-mn04: MIT, Florian Schmid; AudioSet labels CC BY 4.0, Google (see `as-mn04.md`).
+
+Reproduce: `python tools/ship_tag_heads.py ../shared/data --out models/`.
+"""
 
 
 # -- 2. its training cache, from the parts' caches ------------------------------------------------------------------------
@@ -111,10 +150,12 @@ def seed_cache(ds: Any, fusion: Path) -> int:
             if (k, kind) not in caches:
                 caches[k, kind] = FeatureCache(bench._Key(folder), root=bench.CACHE, namespace=kind)
             halves.append(np.load(caches[k, kind].path(Clip(id=cid, path=c.path))))  # (1, D, B)
-        if halves[0].shape[2] != halves[1].shape[2]:
-            raise SystemExit(
-                f"{c.id}: {halves[0].shape[2]} msd-musicnn patches but {halves[1].shape[2]} fusion patches"
-            )
+        # msd-musicnn alone pads its STFT at the clip's end, so a clip 0-16 ms short of a whole number of
+        # patches gives it one patch more than the fusion, which cuts whole patches of samples: drop that one
+        n0, n1 = halves[0].shape[2], halves[1].shape[2]
+        if n0 - n1 not in (0, 1):
+            raise SystemExit(f"{c.id}: {n0} msd-musicnn patches but {n1} fusion patches")
+        halves[0] = halves[0][:, :, :n1]
         target.store(c, np.concatenate(halves, axis=1))  # (1, 712, B)
         written += 1
     return written
@@ -174,9 +215,20 @@ def write_poprock(st: Any, strategy: str, path: Path) -> dict[str, int]:
 # -- 4. measure and fit -----------------------------------------------------------------------------------------------
 
 
-def thresholds(Y: np.ndarray, P: np.ndarray, labels: list[str]) -> dict[str, dict[str, float]]:
-    """Per label, the threshold with the best F1 on the out-of-fold probabilities, and its precision and recall."""
+#: F-beta the thresholds maximise: 0.5 weighs precision twice as much as recall (a wrong tag in a file costs more
+#: than a missing one; the plugin writes the best label anyway, and at most ``count`` labels)
+BETA = 0.5
+#: A label whose best out-of-fold F-beta stays below this is too unreliable to write beside a better one:
+#: its threshold is 1 (it is still written when it is the best label)
+WEAK = 0.25
+
+
+def thresholds(
+    Y: np.ndarray, P: np.ndarray, labels: list[str], beta: float = BETA
+) -> dict[str, dict[str, float]]:
+    """Per label, the threshold with the best F-beta on the out-of-fold probabilities, its precision and recall."""
     out = {}
+    b2 = beta * beta
     for k, label in enumerate(labels):
         y, p = Y[:, k] > 0.5, P[:, k]
         best = (0.0, 0.5, 0.0, 0.0)
@@ -186,11 +238,14 @@ def thresholds(Y: np.ndarray, P: np.ndarray, labels: list[str]) -> dict[str, dic
             if not tp:
                 continue
             prec, rec = tp / pred.sum(), tp / y.sum()
-            f1 = 2 * prec * rec / (prec + rec)
-            if f1 > best[0]:
-                best = (f1, float(t), prec, rec)
-        out[label] = {"threshold": round(best[1], 3), "f1": round(best[0], 3), "precision": round(best[2], 3),
-                      "recall": round(best[3], 3), "positives": int(y.sum())}  # fmt: skip
+            score = (1 + b2) * prec * rec / (b2 * prec + rec)
+            if score > best[0]:
+                best = (score, float(t), prec, rec)
+        f1 = 2 * best[2] * best[3] / (best[2] + best[3]) if best[0] else 0.0
+        weak = bool(best[0] < WEAK)
+        out[label] = {"threshold": 1.0 if weak else round(best[1], 3), "f_beta": round(best[0], 3), "f1": round(f1, 3),
+                      "precision": round(best[2], 3), "recall": round(best[3], 3), "positives": int(y.sum()),
+                      "weak": weak} | ({"best_threshold": round(best[1], 3)} if weak else {})  # fmt: skip
     return out
 
 
@@ -239,19 +294,21 @@ def ship(
     cv = cross_validate(
         TrainConfig(folds=5, run_dir=str(runs / f"{name}-cv"), arch_options={"C": C}, **base), ds
     )
-    final = train(TrainConfig(val_fraction=0.0, test_fraction=0.0, run_dir=str(runs / f"{name}-final"), name=name,
-                              arch_options={"C": C}, **base), ds)  # fmt: skip
+    # every clip: C is the CV's, so the "choice" on the validation fifth is between equals, and the loop then
+    # refits on training + validation (it has no holdout without a validation part)
+    final = train(
+        TrainConfig(val_fraction=0.2, test_fraction=0.0, run_dir=str(runs / f"{name}-final"), name=name,
+                    arch_options={"C": [C, C]}, **base), ds)  # fmt: skip
     tensors, card = load_model(final.model_path)
     card = {k: v for k, v in card.items() if k not in ("format", "metrics")}
     card["id"] = f"{name}-1-{card['id'].rsplit('-', 1)[-1]}"
     card["name"] = name
     card["default_for"] = spec["default_for"]
     card["description"] = f"A clip head on mcbr-fusion's clip embedding: {spec['about']}."
-    keys = ("accuracy", "macro_f1", "precision_at_1", "micro_f1", "roc_auc", "macro_roc_auc")
     card["metrics"] = {
         "benchmarks": facts["benchmarks"],
-        "head_cv": {"folds": len(cv.folds), "mean": {k: round(v, 4) for k, v in cv.mean.items() if k in keys},
-                    "std": {k: round(v, 4) for k, v in cv.std.items() if k in keys}},
+        "head_cv": {"folds": len(cv.folds), "mean": {k: round(v, 4) for k, v in cv.mean.items() if isinstance(v, float)},
+                    "std": {k: round(v, 4) for k, v in cv.std.items() if isinstance(v, float)}},
         "C": {"per_fold": [c for c, _ in facts["C"]], "shipped": C},
         "protocol": "5-fold artist-disjoint CV on ../shared/data (mcbr_core.training.splits.grouped_folds, seed 0) "
         "over the mcbr-tags dataset; fold f tests, fold f + 1 chooses C; benchmarks and thresholds from the "
@@ -264,7 +321,7 @@ def ship(
     card.update(extra)
     card["licence"] = {
         "weights": "derived from data licensed for research use only: research and non-commercial use only",
-        "training_data": ds.licence,
+        "training_data": "; ".join(LICENCES[p] for p in spec["parts"]),
         "base_model": "mcbr-fusion: msd-musicnn (ISC, MTG-UPF) and as-mn04 (MIT, Florian Schmid; AudioSet "
         "labels CC BY 4.0)",
         "cite": [CITE[p] for p in spec["parts"]],
@@ -326,21 +383,26 @@ def write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any]) -> No
         "|---|---:|",
     ]  # fmt: skip
     lines += [f"| {BENCH_NAMES.get(k, k)} | {_pm(v)} |" for k, v in m["benchmarks"].items()]
-    lines += ["", "Training loop's own CV with the shipped C: "
-              + ", ".join(f"{k} {v:.3f} ± {m['head_cv']['std'].get(k, 0):.3f}" for k, v in m["head_cv"]["mean"].items())
+    shown = ("accuracy", "macro_f1", "micro_f1", "precision_at_1", "artist_precision_at_5")
+    lines += ["", "The training loop's own cross-validation with the shipped C (same folds, all test clips): "
+              + ", ".join(f"{k} {v:.3f} ± {m['head_cv']['std'].get(k, 0):.3f}" for k, v in m["head_cv"]["mean"].items()
+                          if k in shown)
               + "."]  # fmt: skip
     if "thresholds" in m:
         lines += [
             "",
             "## Thresholds per label",
             "",
-            "Chosen for the best F1 on the out-of-fold probabilities (`thresholds` in the card).",
+            f"Chosen for the best F{BETA:g} (precision counts twice as much as recall) on the out-of-fold "
+            "probabilities of the cross-validation (`thresholds` in the card); a label is written when its "
+            f"probability reaches its threshold (the best label is written anyway). A label whose best F{BETA:g} "
+            f"stays below {WEAK} (marked *weak*) gets threshold 1: too unreliable to write beside a better one.",
             "",
-            "| label | threshold | F1 | precision | recall | positives |",
-            "|---|---:|---:|---:|---:|---:|",
+            f"| label | threshold | F{BETA:g} | F1 | precision | recall | positives |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
-        lines += [f"| {k} | {v['threshold']:.3f} | {v['f1']:.3f} | {v['precision']:.3f} | {v['recall']:.3f} | "
-                  f"{v['positives']} |" for k, v in m["thresholds"].items()]  # fmt: skip
+        lines += [f"| {k}{' (*weak*)' if v['weak'] else ''} | {v['threshold']:.3f} | {v['f_beta']:.3f} | {v['f1']:.3f} | {v['precision']:.3f} | "
+                  f"{v['recall']:.3f} | {v['positives']} |" for k, v in m["thresholds"].items()]  # fmt: skip
     lines += [
         "",
         "Reproduce: `python tools/ship_tag_heads.py ../shared/data --out models/`. Development figures: an "
@@ -362,11 +424,14 @@ def main() -> None:
     ap.add_argument("data", type=Path, help="the shared data folder (4q/, emotify/, mirex/, gtzan/)")
     ap.add_argument("--out", type=Path, default=ROOT / "models")
     ap.add_argument("--runs", type=Path, default=Path("runs/ship-tags"))
-    ap.add_argument("--poprock", default="emotify", help="how 4Q's Pop/Rock clips become pop or rock")
+    ap.add_argument(
+        "--poprock", default="zero:msd-musicnn", help="how 4Q's Pop/Rock clips become pop or rock"
+    )
     ap.add_argument("--only", choices=[h["name"] for h in HEADS], action="append")
     ap.add_argument(
         "--check", type=int, default=12, help="clips analysed through mcbr-fusion to check the cache"
     )
+    ap.add_argument("--reuse-facts", action="store_true", help="the measurements of the last run (same data)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     from mcbr_core.training.datasets.tags import GENRE_TREE, MOOD_WORDS, load_tags
@@ -376,11 +441,15 @@ def main() -> None:
     log.info("seeded %d clips of mcbr-fusion's cache", seed_cache(st.ds, fusion))
     check = check_seeded(st.ds, fusion, args.check) if args.check else {}
     log.info("seeded against real fusion analyses: %s", check)
-    poprock_csv = bench.CACHE / "poprock.csv"
+    poprock_csv = Path(os.path.relpath(bench.CACHE / "poprock.csv"))  # recorded in the cards: no home folders
     split = write_poprock(st, args.poprock, poprock_csv)
     log.info("4Q Pop/Rock clips: %s (%s)", split, args.poprock)
-    facts = measure(st, args.poprock)
-    (bench.CACHE / "ship-facts.json").write_text(json.dumps(facts, indent=1, default=str))
+    facts_file = bench.CACHE / "ship-facts.json"
+    if args.reuse_facts and facts_file.exists():
+        facts = json.loads(facts_file.read_text())
+    else:
+        facts = measure(st, args.poprock)
+        facts_file.write_text(json.dumps(facts, indent=1, default=str))
     ds = load_tags(args.data, poprock=poprock_csv)
     args.runs.mkdir(parents=True, exist_ok=True)
     extra = {

@@ -178,3 +178,36 @@ def test_the_waveform_extractor_checks_its_options(plugins: Plugins) -> None:
         factory({"hop": 3})
     with pytest.raises(ConfigError, match="sr must be an integer >= 1000"):
         factory({"sr": 10})
+
+
+@pytest.mark.shipped
+def test_the_shipped_fusion_and_its_heads(make_audio) -> None:
+    from mcbr_core.analysis import Analyzer
+    from mcbr_core.models.checkpoint import read_card
+    from mcbr_core.models.clip_head import ClipHead, resolve_sources
+    from mcbr_core.models.shipped import resolve_model
+
+    result = Analyzer(AnalysisSettings(model="mcbr-fusion", device="cpu")).analyze(
+        make_audio("t.mp3", seconds=8.0)
+    )
+    assert result.model_id == "mcbr-fusion-1" and result.embedding.shape == (712,)
+    assert len(result.scores["msd-musicnn"]) == 50 and len(result.scores["as-mn04"]) == 527
+    assert result.analysed == pytest.approx(
+        2 * 2.992, abs=0.01
+    )  # msd-musicnn's patches: two whole ones in 8 s
+    sources = resolve_sources({"genre": "auto", "mood": "auto"}, read_card(resolve_model("mcbr-fusion")))
+    assert {k: card["name"] for k, (_, card) in sources.items()} == {
+        "genre": "mcbr-genres",
+        "mood": "mcbr-moods",
+    }
+    for name in ("mcbr-genres", "mcbr-moods", "mcbr-arousal", "mcbr-valence"):
+        head = ClipHead.load(resolve_model(name))
+        assert head.base_id == "mcbr-fusion-1"
+        probs = head.probabilities(result.embedding)
+        assert np.isfinite(probs).all() and ((0 <= probs) & (probs <= 1)).all()
+        card = read_card(resolve_model(name))
+        assert "research" in card["licence"]["weights"] and card["training"]["fingerprint"]["n"] > 700
+        if head.sigmoid:  # multi-label heads carry a threshold per label
+            assert set(card["thresholds"]) == set(head.labels)
+    assert set(ClipHead.load(resolve_model("mcbr-arousal")).labels) == {"high", "low"}
+    assert set(ClipHead.load(resolve_model("mcbr-valence")).labels) == {"negative", "positive"}

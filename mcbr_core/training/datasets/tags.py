@@ -297,4 +297,6 @@ def load_tags(root: Path, *, poprock: str | Path | None = None) -> Dataset:
     }
     if not parts:
         raise DatasetError(f"mcbr-tags: none of {', '.join(PARTS)} under {root}")
-    return combine(parts, poprock=read_poprock(Path(poprock)) if poprock else None, root=root)
+    ds = combine(parts, poprock=read_poprock(Path(poprock)) if poprock else None, root=root)
+    ds.options = {"poprock": str(poprock)} if poprock else {}  # what reloads it (recorded in run folders)
+    return ds
