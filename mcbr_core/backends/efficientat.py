@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from mcbr_core.backends.pretrained import PretrainedTagger, batch_size
-from mcbr_core.errors import ConfigError
 from mcbr_core.hookspecs import Register, hookimpl
 
 
@@ -38,17 +37,10 @@ def efficientat_mel(options: dict[str, Any]) -> Any:
     ConfigError
         On an unknown key or a bad value.
     """
-    from dataclasses import fields
-
     from mcbr_core.features.efficientat_mel import EfficientATMel, EfficientATMelConfig
+    from mcbr_core.features.normalise import config_from_options
 
-    unknown = set(options) - {f.name for f in fields(EfficientATMelConfig)}
-    if unknown:
-        raise ConfigError(f"efficientat-mel: unknown feature options {sorted(unknown)}")
-    try:
-        return EfficientATMel(EfficientATMelConfig(**options))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    return EfficientATMel(config_from_options(EfficientATMelConfig, options, name="efficientat-mel"))
 
 
 @hookimpl

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from mcbr_core.backends.base import Inference
-from mcbr_core.errors import ConfigError, ModelError
+from mcbr_core.errors import ModelError
 from mcbr_core.hookspecs import Register, hookimpl
 
 __all__ = ["FusionBackend", "fusion_card", "head_name", "make_fusion"]
@@ -274,17 +274,10 @@ def waveform(options: dict[str, Any]) -> Any:
     ConfigError
         On an unknown key or a bad value.
     """
-    from dataclasses import fields
-
+    from mcbr_core.features.normalise import config_from_options
     from mcbr_core.features.waveform import Waveform, WaveformConfig
 
-    unknown = set(options) - {f.name for f in fields(WaveformConfig)}
-    if unknown:
-        raise ConfigError(f"waveform: unknown feature options {sorted(unknown)}")
-    try:
-        return Waveform(WaveformConfig(**options))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    return Waveform(config_from_options(WaveformConfig, options, name="waveform"))
 
 
 @hookimpl
