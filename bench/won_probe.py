@@ -111,7 +111,9 @@ def extract(kind: str, root: Path, cache: Path, folder: Path, models: list[str],
         print(f"{name} {kind}: {len(ok)} cached, {len(failed)} failed -> {fc.dir}", flush=True)
 
 
-def clip_vectors(name: str, folder: Path, kind: str, cache: Path, clips: list) -> tuple[np.ndarray, np.ndarray]:
+def clip_vectors(
+    name: str, folder: Path, kind: str, cache: Path, clips: list
+) -> tuple[np.ndarray, np.ndarray]:
     """Clip means of the penultimate vectors ``(N, D)`` and of the tag probabilities ``(N, 50)``.
 
     The tag layer is linear on the penultimate vector in every model here, so the
@@ -211,7 +213,9 @@ def score(data: Path, cache: Path, folder: Path, models: list[str], every: dict[
             row["dim"] = str(emb.shape[1])
             row[kind] = f"{np.mean(accs):.3f} ± {np.std(accs):.3f} / {np.mean(f1s):.3f} ± {np.std(f1s):.3f}"
             row[f"{kind}_n"] = str(len(y))
-    print("logistic regression on the clip embedding, 5-fold artist-disjoint CV: accuracy / macro-F1 (mean ± std)")
+    print(
+        "logistic regression on the clip embedding, 5-fold artist-disjoint CV: accuracy / macro-F1 (mean ± std)"
+    )
     print(f"{'model':<30} {'dim':>4}  {'Emotify genre':<38} {'4Q quadrant':<38} zero-shot Emotify genre acc")
     for m, r in res.items():
         e = f"{r.get('emotify', '-')} (n={r.get('emotify_n', 0)})"
@@ -219,7 +223,9 @@ def score(data: Path, cache: Path, folder: Path, models: list[str], every: dict[
         print(f"{m:<30} {r.get('dim', '-'):>4}  {e:<38} {q:<38} {r.get('zero', '-')}")
 
 
-def timing(data: Path, folder: Path, models: list[str], windows: tuple[int, int], threads: int, rounds: int) -> None:
+def timing(
+    data: Path, folder: Path, models: list[str], windows: tuple[int, int], threads: int, rounds: int
+) -> None:
     """Print the fastest of ``rounds`` analyses of a 4-minute track per model."""
     import tempfile
 
@@ -268,8 +274,12 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=1, help="every N-th clip only (default: all)")
     parser.add_argument("--max-patches", type=int, default=16, help="timing: analysis windows (default 16)")
     parser.add_argument("--threads", type=int, default=1, help="timing: torch threads (default 1)")
-    parser.add_argument("--rounds", type=int, default=5, help="timing: rounds, the fastest counts (default 5)")
-    parser.add_argument("--window-patches", type=int, default=4, help="timing: patches per window (default 4)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timing: rounds, the fastest counts (default 5)"
+    )
+    parser.add_argument(
+        "--window-patches", type=int, default=4, help="timing: patches per window (default 4)"
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "tag-sources",
                         help="per-patch embedding cache (shared with bench/tag_sources.py)")  # fmt: skip
     parser.add_argument(
@@ -285,7 +295,9 @@ def main() -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     every = {"emotify": args.every, "4q": args.every}
     if args.step == "extract":
-        extract(args.dataset, args.data / args.dataset, args.cache, args.models_dir, models, every[args.dataset])
+        extract(
+            args.dataset, args.data / args.dataset, args.cache, args.models_dir, models, every[args.dataset]
+        )
     elif args.step == "score":
         score(args.data, args.cache, args.models_dir, models, every)
     else:
