@@ -102,7 +102,7 @@ def _groups(
 ) -> list[tuple[str, list[list[Item]], list[str]]]:
     """``(name, seed items per query, labels)`` of each mix a spec makes; a query matching nothing
     is reported and makes none."""
-    from beetsplug.mcbr.playlist_command import split_queries
+    from beetsplug.mcbr.playlist_items import split_queries
     from mcbr_core.tagging import split_list
 
     terms = shlex.split(spec.query)
@@ -165,7 +165,9 @@ def write_mixes(
     UserError
         For an invalid mix, an unknown name, or no folder to write into.
     """
-    from beetsplug.mcbr.playlist_command import _Library, file_name, generate, load_settings
+    from beetsplug.mcbr.playlist_command import generate, load_settings
+    from beetsplug.mcbr.playlist_items import KnownItems
+    from beetsplug.mcbr.playlist_output import file_name
     from mcbr_core.config_keys import check_keys
     from mcbr_core.playlist import m3u
     from mcbr_core.playlist.generate import get_strategy
@@ -182,7 +184,7 @@ def write_mixes(
     if engine.store.count(engine.model_id) == 0:
         plugin.log.warning("mixes: no track has an embedding of {} yet; nothing written", engine.model_id)
         return []
-    known = _Library(lib, plugin.settings.tags.separator)
+    known = KnownItems(lib, plugin.settings.tags.separator)
     allowed_cache: dict[str, list[int]] = {}
     wanted = {n.strip().lower() for n in names}
     out: list[MixFile] = []

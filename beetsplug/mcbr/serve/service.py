@@ -36,7 +36,7 @@ _COLUMNS = (
 
 
 class Plain(dict):  # type: ignore[type-arg]
-    """A track's fields; also readable as attributes (``playlist_command.track_of`` reads items so)."""
+    """A track's fields; also readable as attributes (``playlist_items.track_of`` reads items so)."""
 
     __getattr__ = dict.get
 
@@ -489,6 +489,6 @@ class Service:
         return ids, [float(d) for d in step_distances(vecs, self.metric)]
 
     def _tracks(self, ids: Sequence[int]) -> dict[int, Track]:
-        from beetsplug.mcbr.playlist_command import track_of
+        from beetsplug.mcbr.playlist_items import track_of
 
         return {i: track_of(fields, self.separator) for i, fields in self.tracks(ids).items()}  # type: ignore[arg-type]
