@@ -170,10 +170,10 @@ class _DjLibrary:
     """Library items by path (for MPD's files) and by id (for the DJ's picks)."""
 
     def __init__(self, plugin: McbrPlugin, lib: Library) -> None:
-        from beetsplug.mcbr.playlist_command import _Library
+        from beetsplug.mcbr.playlist_items import KnownItems
 
         self.lib = lib
-        self.known = _Library(lib, plugin.settings.tags.separator)
+        self.known = KnownItems(lib, plugin.settings.tags.separator)
         with lib.transaction() as tx:  # ids and paths only: no Item objects for the whole library
             rows = tx.query("SELECT id, path FROM items")
         with music_dir_context(lib):
@@ -200,7 +200,8 @@ class _DjLibrary:
 def start_dj(plugin: McbrPlugin, lib: Library, opts: DjOptions) -> DjRun:
     """The DJ for a command line: MPD's settings, the candidates (the restriction, inside MPD's
     music folder), caps and radio weights from ``mcbr.playlist``."""
-    from beetsplug.mcbr.playlist_command import _LazyIndex, load_settings
+    from beetsplug.mcbr.playlist_command import load_settings
+    from beetsplug.mcbr.playlist_items import LazyIndex
     from mcbr_core.players.dj import Dj
     from mcbr_core.players.mpd import MusicDirectory
     from mcbr_core.playlist.space import Space
@@ -243,7 +244,7 @@ def start_dj(plugin: McbrPlugin, lib: Library, opts: DjOptions) -> DjRun:
         tracks=library.known.tracks,
         metric=engine.neighbours.metric,
         allowed=inside,
-        index=_LazyIndex(plugin),
+        index=LazyIndex(plugin),
     )
     return DjRun(Dj(space, dj_settings, settings.constraints(), radio), library, mpd_settings)
 
@@ -265,7 +266,8 @@ class DjRun:
         McbrError
             When MPD cannot be reached, or stays away longer than ``mcbr.dj.reconnect``.
         """
-        from mcbr_core.players.mpd import MpdPlayer, run_dj
+        from mcbr_core.players.mpd import MpdPlayer
+        from mcbr_core.players.mpd_dj import run_dj
 
         with music_dir_context(self.library.lib):
             run_dj(
