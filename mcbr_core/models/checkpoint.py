@@ -38,6 +38,29 @@ if TYPE_CHECKING:
     import torch
 
 CARD_FORMAT = "mcbr-model/1"
+
+
+def config_from_dict(cls: type, cfg: Mapping[str, Any], *, what: str | None = None) -> Any:
+    """Rebuild a frozen config dataclass from ``asdict`` output (a model card's), JSON lists becoming tuples.
+
+    Raises
+    ------
+    ValueError
+        On an unknown key (``unknown WHAT keys: ...``, ``WHAT`` defaulting to the class name).
+    """
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = set(cfg) - known
+    if unknown:
+        raise ValueError(f"unknown {what or cls.__name__} keys: {', '.join(sorted(unknown))}")
+
+    def tup(v: Any) -> Any:
+        return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+    return cls(**{k: tup(v) for k, v in cfg.items()})
+
+
 REQUIRED_KEYS = ("id", "name", "backend", "architecture", "features", "heads", "embedding")
 
 

@@ -30,7 +30,7 @@ inference. Call ``.eval()`` before use, or the BatchNorms use batch statistics.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +164,9 @@ class EfficientATConfig:
         ValueError
             On an unknown key.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"unknown EfficientAT config keys: {', '.join(sorted(unknown))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+        from mcbr_core.models.checkpoint import config_from_dict
+
+        return config_from_dict(cls, cfg, what="EfficientAT config")
 
     def channels(self, width1: int) -> int:
         """A width-1 channel count scaled by ``width_mult``."""

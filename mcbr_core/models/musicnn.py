@@ -25,7 +25,7 @@ before use, or the BatchNorms use batch statistics.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,9 @@ class MusicnnConfig:
         ValueError
             On an unknown key.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"unknown musicnn config keys: {', '.join(sorted(unknown))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
+        from mcbr_core.models.checkpoint import config_from_dict
+
+        return config_from_dict(cls, cfg, what="musicnn config")
 
     @property
     def frontend_channels(self) -> int:

@@ -36,7 +36,7 @@ identity at inference, and these modules are meant for inference only. Call
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,19 +60,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- configs
-
-
-def _from_dict(cls: type, cfg: Mapping[str, Any]) -> Any:
-    """Rebuild a config dataclass from ``asdict`` output, JSON lists becoming tuples."""
-    known = {f.name for f in fields(cls)}
-    unknown = set(cfg) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
-
-    def tup(v: Any) -> Any:
-        return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
-
-    return cls(**{k: tup(v) for k, v in cfg.items()})
 
 
 @dataclass(frozen=True)
@@ -104,7 +91,9 @@ class _FrontEndConfig:
         ValueError
             On an unknown key or a value the config rejects.
         """
-        return _from_dict(cls, cfg)
+        from mcbr_core.models.checkpoint import config_from_dict
+
+        return config_from_dict(cls, cfg)
 
 
 def _check_pools(n_mels: int, channels: tuple[int, ...], pools: tuple[tuple[int, int], ...]) -> None:
