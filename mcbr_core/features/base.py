@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,3 +41,19 @@ class FeatureExtractor(Protocol):
         np.ndarray [shape=(C, F, T), dtype=float32]
         """
         ...
+
+
+class FrontEnd:
+    """What the pretrained models' front ends share: the protocol's facts, from their frozen config.
+
+    The config has ``version``, ``sr`` (the rate the input must have) and
+    ``hop_length`` (samples per feature frame).
+    """
+
+    name: str = ""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.version: str = config.version
+        self.sample_rate: int = config.sr
+        self.frames_per_second: float = config.sr / config.hop_length

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcbr_core.features.base import FrontEnd
 from mcbr_core.features.spectral import kaldi_mel_filterbank, stft_power
 
 __all__ = ["EfficientATMel", "EfficientATMelConfig"]
@@ -85,7 +86,7 @@ class EfficientATMelConfig:
             raise ValueError("efficientat-mel: log_offset and scale must be positive")
 
 
-class EfficientATMel:
+class EfficientATMel(FrontEnd):
     """Normalised log-mel spectrogram for EfficientAT.
 
     Parameters
@@ -96,12 +97,11 @@ class EfficientATMel:
 
     name = "efficientat-mel"
 
+    config: EfficientATMelConfig
+
     def __init__(self, config: EfficientATMelConfig | None = None) -> None:
-        self.config = config or EfficientATMelConfig()
+        super().__init__(config or EfficientATMelConfig())
         c = self.config
-        self.version = c.version
-        self.sample_rate = c.sr
-        self.frames_per_second = c.sr / c.hop_length
         self._fb = kaldi_mel_filterbank(
             sr=c.sr, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax
         )  # (128, 513), validates the span

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcbr_core.features.base import FrontEnd
 from mcbr_core.features.spectral import mel_filterbank, stft_power
 
 __all__ = ["MusicnnMel", "MusicnnMelConfig"]
@@ -49,7 +50,7 @@ class MusicnnMelConfig:
     version: str = "1"
 
 
-class MusicnnMel:
+class MusicnnMel(FrontEnd):
     """Log-compressed mel spectrogram for musicnn.
 
     Parameters
@@ -60,12 +61,11 @@ class MusicnnMel:
 
     name = "musicnn-mel"
 
+    config: MusicnnMelConfig
+
     def __init__(self, config: MusicnnMelConfig | None = None) -> None:
-        self.config = config or MusicnnMelConfig()
+        super().__init__(config or MusicnnMelConfig())
         c = self.config
-        self.version = c.version
-        self.sample_rate = c.sr
-        self.frames_per_second = c.sr / c.hop_length
         self._fb = mel_filterbank(
             sr=c.sr, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax
         )  # (96, 257)

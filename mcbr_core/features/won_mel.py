@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcbr_core.errors import ConfigError
+from mcbr_core.features.base import FrontEnd
 from mcbr_core.features.spectral import mel_filterbank, power_to_db, stft_power
 
 __all__ = ["WonMel", "WonMelConfig"]
@@ -71,7 +72,7 @@ class WonMelConfig:
             raise ConfigError(f"WonMelConfig: amin must be positive, got {self.amin!r}")
 
 
-class WonMel:
+class WonMel(FrontEnd):
     """Log-mel spectrogram in dB for Won's taggers.
 
     Parameters
@@ -82,12 +83,11 @@ class WonMel:
 
     name = "won-mel"
 
+    config: WonMelConfig
+
     def __init__(self, config: WonMelConfig | None = None) -> None:
-        self.config = config or WonMelConfig()
+        super().__init__(config or WonMelConfig())
         c = self.config
-        self.version = c.version
-        self.sample_rate = c.sr
-        self.frames_per_second = c.sr / c.hop_length
         self._fb = mel_filterbank(
             sr=c.sr, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax, htk=True, norm=None
         )  # (96, 257)
