@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import os
 import sys
 from dataclasses import asdict
@@ -47,6 +46,7 @@ from mcbr_core.features.efficientat_mel import EfficientATMel, EfficientATMelCon
 from mcbr_core.features.patches import patches
 from mcbr_core.models.checkpoint import save_model
 from mcbr_core.models.efficientat import EfficientAT, EfficientATConfig, load_efficientat
+from tools.porting import decode, sha256_file
 
 NAME = "as-mn04"
 WEIGHTS = "mn04_as_mAP_432.pt"
@@ -72,15 +72,6 @@ CHECK_CLIPS: tuple[tuple[str, str], ...] = (
 )
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_labels(path: Path) -> list[str]:
     """The 527 AudioSet display names in output order (``index`` column checked)."""
     with path.open(newline="", encoding="utf-8") as fh:
@@ -99,10 +90,8 @@ def find_shared(arg: str | None) -> Path | None:
 
 
 def load_32k(path: Path) -> np.ndarray:
-    """Decode a file to 32-kHz mono float32 with the package's decoders."""
-    from mcbr_core.audio.decode import PyAVDecoder, SoundfileDecoder, load_audio
-
-    return load_audio(path, sr=32000, decoders=[SoundfileDecoder(), PyAVDecoder()])
+    """Mono 32-kHz float32 audio through the package's own decoders."""
+    return decode(path, 32000)
 
 
 def port_check(

@@ -24,7 +24,6 @@ The wheel: ``pip download musicnn==0.1.0 --no-deps``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from mcbr_core.features.musicnn_mel import MusicnnMel, MusicnnMelConfig
 from mcbr_core.features.patches import patches
 from mcbr_core.models.checkpoint import save_model
 from mcbr_core.models.musicnn import Musicnn, MusicnnConfig, load_musicnn, state_dict_from_tf
+from tools.porting import sha256_file
 from tools.tfcheckpoint import read_wheel_checkpoint
 
 WHEEL_NAME = "musicnn-0.1.0-py3-none-any.whl"
@@ -79,15 +79,6 @@ MODELS: dict[str, dict[str, Any]] = {
         "some genres.",
     },
 }
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def parse_result(text: str) -> dict[str, Any]:

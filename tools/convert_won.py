@@ -29,7 +29,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
@@ -51,6 +50,7 @@ from mcbr_core.features.spectral import mel_filterbank
 from mcbr_core.features.won_mel import WonMel, WonMelConfig
 from mcbr_core.models.checkpoint import save_model
 from mcbr_core.models.won import FAMILIES, WonTagger, load_won
+from tools.porting import decode, sha256_file
 
 SOURCE_REPO = "Un-bias/sota-music-tagging-models @ b4331b07 (a fork of minzwon/sota-music-tagging-models)"
 NOTICE = "Copyright (c) 2020 Music Technology Group, Universitat Pompeu Fabra. Code developed by Minz Won."
@@ -126,15 +126,6 @@ CHECK_CLIPS = (
     ("hip hop (Onyx)", "4q/MER_audio_taffc_dataset/Q2/MT0006939177.mp3"),
     ("reggae (Bob Marley)", "4q/MER_audio_taffc_dataset/Q4/MT0000202045.mp3"),
 )
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def find_shared(arg: str | None, rel: str) -> Path | None:
@@ -220,9 +211,7 @@ def exactness(pth: WonTagger, shipped: WonTagger, n_frames: int) -> dict[str, fl
 
 def decode_16k(path: Path) -> np.ndarray:
     """Mono 16-kHz float32 audio through the package's own decoders."""
-    from mcbr_core.audio.decode import PyAVDecoder, SoundfileDecoder, load_audio
-
-    return load_audio(path, sr=16000, decoders=[SoundfileDecoder(), PyAVDecoder()])
+    return decode(path, 16000)
 
 
 def clip_checks(data: Path, nets: dict[str, WonTagger], labels: dict[str, tuple[str, ...]]) -> dict[str, Any]:
