@@ -28,7 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from mcbr_core.errors import ConfigError
-from mcbr_core.features.normalise import ExtractorBase, check_stats, feature_version, normalise
+from mcbr_core.features.normalise import (
+    ExtractorBase,
+    check_stats,
+    feature_version,
+    normalise,
+    require_positive_ints,
+)
 from mcbr_core.features.spectral import Spectra
 
 __all__ = [
@@ -87,18 +93,9 @@ class AudioWordsConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        for field in (
-            "sr",
-            "n_fft",
-            "hop_length",
-            "n_mels",
-            "n_frames_per_segment",
-            "n_components",
-            "n_words",
-        ):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name}: {field} must be a positive integer, got {value!r}")
+        require_positive_ints(
+            self, ("sr", "n_fft", "hop_length", "n_mels", "n_frames_per_segment", "n_components", "n_words")
+        )
         if self.n_fft % 2:
             raise ConfigError(f"{name}: n_fft must be even, got {self.n_fft}")
         if self.segment_hop is not None and (not isinstance(self.segment_hop, int) or self.segment_hop < 1):

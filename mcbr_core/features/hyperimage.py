@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcbr_core.errors import ConfigError
-from mcbr_core.features.normalise import ExtractorBase, check_stats
+from mcbr_core.features.normalise import ExtractorBase, check_stats, require_positive_ints
 from mcbr_core.features.spectral import Spectra, stack_rows
 
 __all__ = ["BLOCKS", "XingHyperImage", "XingHyperImageConfig"]
@@ -90,23 +90,23 @@ class XingHyperImageConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        for field in (
-            "sr",
-            "n_fft",
-            "hop_length",
-            "n_chroma",
-            "tempo_bins",
-            "tempo_octaves",
-            "tempogram_win",
-            "n_mels",
-            "n_mfcc",
-            "contrast_bands",
-            "cqt_bins",
-            "cqt_bins_per_octave",
-        ):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name}: {field} must be a positive integer, got {value!r}")
+        require_positive_ints(
+            self,
+            (
+                "sr",
+                "n_fft",
+                "hop_length",
+                "n_chroma",
+                "tempo_bins",
+                "tempo_octaves",
+                "tempogram_win",
+                "n_mels",
+                "n_mfcc",
+                "contrast_bands",
+                "cqt_bins",
+                "cqt_bins_per_octave",
+            ),
+        )
         if self.n_fft % 2:
             raise ConfigError(f"{name}: n_fft must be even, got {self.n_fft}")
         blocks = tuple(self.blocks)

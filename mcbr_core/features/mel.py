@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcbr_core.errors import ConfigError
-from mcbr_core.features.normalise import ExtractorBase, check_stats
+from mcbr_core.features.normalise import ExtractorBase, check_stats, require_positive_ints
 from mcbr_core.features.spectral import Spectra
 
 __all__ = ["TowerMel", "TowerMelConfig"]
@@ -51,10 +51,7 @@ class TowerMelConfig:
     version: str = "1"
 
     def __post_init__(self) -> None:
-        for field in ("sr", "n_fft", "hop_length", "n_mels"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"TowerMelConfig: {field} must be a positive integer, got {value!r}")
+        require_positive_ints(self, ("sr", "n_fft", "hop_length", "n_mels"), name="TowerMelConfig")
         if self.n_fft % 2:
             raise ConfigError(f"TowerMelConfig: n_fft must be even, got {self.n_fft}")
         fmax = self.sr / 2 if self.fmax is None else self.fmax

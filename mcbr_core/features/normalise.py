@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -223,6 +223,19 @@ def config_options(config: Any) -> dict[str, Any]:
     """
     values = dataclasses.asdict(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def require_positive_ints(config: Any, fields: Sequence[str], *, name: str | None = None) -> None:
+    """Raise ``ConfigError`` unless each of a config's ``fields`` is an ``int`` >= 1 (``bool`` is not).
+
+    ``name`` (default: the config's class name) starts the message.
+    """
+    for field in fields:
+        value = getattr(config, field)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(
+                f"{name or type(config).__name__}: {field} must be a positive integer, got {value!r}"
+            )
 
 
 class ExtractorBase:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcbr_core.errors import ConfigError
-from mcbr_core.features.normalise import ExtractorBase, check_stats
+from mcbr_core.features.normalise import ExtractorBase, check_stats, require_positive_ints
 from mcbr_core.features.spectral import C1_HZ, Spectra, power_to_db
 
 __all__ = ["KINDS", "NAMES", "WhitellFeature", "WhitellFeatureConfig"]
@@ -81,18 +81,9 @@ class WhitellFeatureConfig:
         name = type(self).__name__
         if self.kind not in NAMES:
             raise ConfigError(f"{name}: kind must be one of {KINDS}, got {self.kind!r}")
-        for field in (
-            "sr",
-            "n_fft",
-            "hop_length",
-            "n_mels",
-            "cqt_bins_per_octave",
-            "cqt_octaves",
-            "mfcc_last",
-        ):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name}: {field} must be a positive integer, got {value!r}")
+        require_positive_ints(
+            self, ("sr", "n_fft", "hop_length", "n_mels", "cqt_bins_per_octave", "cqt_octaves", "mfcc_last")
+        )
         if self.n_fft % 2:
             raise ConfigError(f"{name}: n_fft must be even, got {self.n_fft}")
         if not 0 <= self.mfcc_first < self.mfcc_last <= self.n_mels:

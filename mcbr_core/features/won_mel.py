@@ -23,6 +23,7 @@ import numpy as np
 
 from mcbr_core.errors import ConfigError
 from mcbr_core.features.base import FrontEnd
+from mcbr_core.features.normalise import require_positive_ints
 from mcbr_core.features.spectral import mel_filterbank, power_to_db, stft_power
 
 __all__ = ["WonMel", "WonMelConfig"]
@@ -62,10 +63,9 @@ class WonMelConfig:
     version: str = "1"
 
     def __post_init__(self) -> None:
-        for name in ("sr", "n_fft", "hop_length", "n_mels", "patch_frames", "patch_hop"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"WonMelConfig: {name} must be a positive integer, got {value!r}")
+        require_positive_ints(
+            self, ("sr", "n_fft", "hop_length", "n_mels", "patch_frames", "patch_hop"), name="WonMelConfig"
+        )
         if not 0.0 <= self.fmin < self.fmax <= self.sr / 2:
             raise ConfigError(f"WonMelConfig: need 0 <= fmin < fmax <= sr / 2, got {self.fmin}, {self.fmax}")
         if not self.amin > 0:
