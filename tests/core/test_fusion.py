@@ -16,7 +16,7 @@ from mcbr_core.models.checkpoint import read_card, save_model
 from mcbr_core.plugins import Plugins, reset_plugins
 from mcbr_core.settings import AnalysisSettings
 from tests.audiogen import tone, write_audio
-from tests.toymodel import ToyPlugin, make_toy_model
+from tests.toymodel import ToyBackend, ToyPlugin, make_toy_model
 
 SR2, HOP2 = 16000, 800  # the second part's rate and hop: 20 frames per second
 
@@ -39,18 +39,11 @@ class LoudExtractor:
         return np.stack([rms, np.abs(frames).max(axis=1)])[None].astype(np.float32)  # (1, 2, T)
 
 
-class LoudBackend:
+class LoudBackend(ToyBackend):
     """Calls a patch "loud" above an RMS of 0.1; 2-s patches, longer than the fusion's 1-s patch."""
 
     def __init__(self, *, model: Path, card: dict[str, Any], device: str, options: dict[str, Any]) -> None:
-        self.model_id = card["id"]
-        self.heads = card["heads"]
-        self.tag_kinds = card.get("tag_kinds", {})
-        self.embedding_dim = 2
-        self.metric = "euclidean"
-        self.extractor = card["features"]["extractor"]
-        self.extractor_options = card["features"]["config"]
-        self.feature_version = card["features"]["version"]
+        super().__init__(model=model, card=card, device=device, options=options)
         self.patch_frames = 40
         self.patch_hop = 40
         self.seen: list[tuple[int, ...]] = []
