@@ -21,6 +21,7 @@ from mcbr_core.training.cache import EmbeddingSource, ExtractorSource, FeatureCa
 from mcbr_core.training.checks import check_clips
 from mcbr_core.training.config import TrainConfig
 from mcbr_core.training.datasets.base import Clip, Dataset, TaskInfo
+from mcbr_core.training.distributed import main_first
 from mcbr_core.training.fingerprint import clip_hash_or_none
 from mcbr_core.training.plans import encode_targets
 from mcbr_core.training.runs import MetricsLog
@@ -180,7 +181,8 @@ def prepare(config: TrainConfig, dataset: Dataset, task: str, run_dir: Path, *, 
     seed_everything(config.seed)
     source = _source(config, plugins)
     cache = FeatureCache(source, root=config.cache_dir or None, namespace=dataset.name)
-    ok, skipped = _usable_clips(config, dataset, task, cache, run_dir, folds)
+    with main_first():  # a distributed run's worker 0 fills the cache, then the others read it
+        ok, skipped = _usable_clips(config, dataset, task, cache, run_dir, folds)
     first = cache.load(ok[0])
     frames, hop = _frames_and_hop(config, source, plugins)
     device = pick_device(config.device)

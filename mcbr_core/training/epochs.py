@@ -12,10 +12,15 @@ improvement stop the fold.
 A stacked network (Whitell's TimeFreq) names the models it freezes in
 ``trained_branches``; each is trained first, on the same plan, as a run of its own
 under ``RUN/branches/<name>/``.
+
+The same loop runs on several processes (``torchrun``, ``mcbr train --ray``): each
+worker trains on its share of every batch, and worker 0 alone scores, logs and
+writes; see :mod:`mcbr_core.training.distributed`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcbr_core.training import distributed as dist
 from mcbr_core.training.cache import random_crop
 from mcbr_core.training.cards import load_weights, save_checkpoint
 from mcbr_core.training.context import RunContext
@@ -120,11 +126,15 @@ class _Optimiser:
         }
 
     def resume(self, fold: Fold) -> tuple[int, EarlyStopping]:
-        """Load the last checkpoint and its state; the first epoch to run, and the early-stopping state."""
+        """Load the last checkpoint and its state; the first epoch to run, and the early-stopping state.
+
+        Worker 0 reads them and hands them to the other workers of a distributed run.
+        """
         import torch
 
-        fold.net.load_state_dict(load_weights(fold.files.last, device=fold.ctx.device))
-        state = torch.load(fold.files.state, map_location=fold.ctx.device, weights_only=True)
+        weights, state = dist.share(lambda: (load_weights(fold.files.last, device="cpu"),
+                                             torch.load(fold.files.state, map_location="cpu", weights_only=True)))  # fmt: skip
+        fold.net.load_state_dict(weights)
         self.opt.load_state_dict(state["optimizer"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -139,48 +149,62 @@ class _Optimiser:
         return int(state["epoch"]) + 1, stopping
 
 
-def _loader(ctx: RunContext, data: Crops, plan: Plan, epoch: int, purpose: str) -> Any:
-    """A seeded, shuffled loader over the epoch's training crops (``purpose`` seeds the order)."""
+def _loader(
+    ctx: RunContext, data: Crops, plan: Plan, epoch: int, purpose: str, *, shard: bool = False
+) -> Any:
+    """A seeded, shuffled loader over the epoch's training crops (``purpose`` seeds the order).
+
+    Every batch has ``min(batch_size, len(data))`` crops (a last, smaller one is
+    dropped: no batch of one for BatchNorm). ``shard``: this worker's share of each
+    batch (:class:`mcbr_core.training.distributed.ShardedBatches`).
+    """
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
     c = ctx.config
     data.epoch = epoch
+    order = torch.Generator().manual_seed(sub_seed(c.seed, purpose, plan.fold, epoch))
+    # DataLoader(shuffle=True, generator=order) builds these: the same batches, drawn the same way
+    batches: Any = BatchSampler(
+        RandomSampler(data, generator=order), c.batch_size, drop_last=len(data) > c.batch_size
+    )
     return DataLoader(
         data,
-        batch_size=c.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(sub_seed(c.seed, purpose, plan.fold, epoch)),
+        batch_sampler=dist.ShardedBatches(batches) if shard else batches,
+        generator=order,
         num_workers=c.num_workers,
         worker_init_fn=worker_init,
-        drop_last=len(data) > c.batch_size,  # no batch of one (BatchNorm)
         pin_memory=ctx.device.startswith("cuda"),
     )
 
 
-def _train_epoch(fold: Fold, optimiser: _Optimiser, data: Crops, epoch: int) -> float:
-    """One pass over the training crops; the mean training loss."""
+def _train_epoch(fold: Fold, net: nn.Module, optimiser: _Optimiser, data: Crops, epoch: int) -> float:
+    """One pass over the training crops with ``net`` (``fold.net``, or its DDP wrapper); the mean training loss."""
     import torch
 
-    ctx, net = fold.ctx, fold.net
-    loader = _loader(ctx, data, fold.plan, epoch, "order")
-    torch.manual_seed(sub_seed(ctx.config.seed, "dropout", fold.plan.fold, epoch))
+    ctx, w = fold.ctx, dist.world()
+    batch = min(ctx.config.batch_size, len(data))
+    dist.check_batch(batch)
+    loader = _loader(ctx, data, fold.plan, epoch, "order", shard=True)
+    workers = () if w.size == 1 else ("worker", w.rank)  # one process: the seed of every earlier run
+    torch.manual_seed(sub_seed(ctx.config.seed, "dropout", fold.plan.fold, epoch, *workers))
     loss_fn = loss_fn_of(ctx)
     opt, scaler = optimiser.opt, optimiser.scaler
     net.train()
     total, count = 0.0, 0
     for x, y in loader:
-        x = x.to(ctx.device, non_blocking=True)  # (B, C, F, frames)
+        x = x.to(ctx.device, non_blocking=True)  # (b, C, F, frames): this worker's b of the batch's clips
         y = y.to(ctx.device, non_blocking=True)
         with autocast(ctx):
             logits = net(x)
         loss = loss_fn(logits.float(), y)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(loss if w.size == 1 else loss * dist.loss_weight(len(x), batch)).backward()
         scaler.step(opt)
         scaler.update()
         total += float(loss.detach()) * len(x)
         count += len(x)
+    total, count = dist.all_sum([total, count])
     return total / max(count, 1)
 
 
@@ -247,20 +271,30 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _epoch(fold: Fold, optimiser: _Optimiser, stopping: EarlyStopping, data: Crops, epoch: int) -> None:
-    """Train one epoch, score it on the validation part, log it and write its checkpoints."""
+def _epoch(fold: Fold, net: nn.Module, optimiser: _Optimiser, stopping: EarlyStopping, data: Crops, epoch: int
+           ) -> None:  # fmt: skip
+    """Train one epoch, score it on the validation part, log it and write its checkpoints.
+
+    In a distributed run every worker trains; worker 0 alone re-estimates BatchNorm,
+    scores, logs and writes, and the others take its early-stopping verdict.
+    """
     import torch
 
-    ctx, plan, c = fold.ctx, fold.plan, fold.ctx.config
+    ctx, plan, c, w = fold.ctx, fold.plan, fold.ctx.config, dist.world()
     t0 = time.perf_counter()
-    train_loss = _train_epoch(fold, optimiser, data, epoch)
-    _precise_batchnorm(fold, data, epoch)
-    val = evaluate(ctx, fold.net, plan.val, fold.norm, embeddings=False) if len(plan.val) else {}
-    improved = stopping.update(val.get("macro_f1"), epoch, min_delta=c.min_delta, patience=c.patience)
+    train_loss = _train_epoch(fold, net, optimiser, data, epoch)
+    val: dict[str, Any] = {}
+    if w.main:
+        _precise_batchnorm(fold, data, epoch)
+        val = evaluate(ctx, fold.net, plan.val, fold.norm, embeddings=False) if len(plan.val) else {}
+    score = dist.share(lambda: val.get("macro_f1"))
+    improved = stopping.update(score, epoch, min_delta=c.min_delta, patience=c.patience)
+    if not w.main:
+        return
     seconds = time.perf_counter() - t0
     ctx.metrics.append({"fold": plan.fold, "epoch": epoch, "phase": "epoch", "train_loss": train_loss,
                         **short(val, "val_"), "best": improved, "lr": optimiser.opt.param_groups[0]["lr"],
-                        "seconds": round(seconds, 3)})  # fmt: skip
+                        "seconds": round(seconds, 3), **({"workers": w.size} if w.size > 1 else {})})  # fmt: skip
     log.info("fold %d epoch %d/%d: train loss %.4f, val loss %s, val macro-F1 %s%s (%.1fs)", plan.fold, epoch + 1,
              c.epochs, train_loss, _fmt(val.get("loss")), _fmt(val.get("macro_f1")), " *" if improved else "",
              seconds)  # fmt: skip
@@ -291,15 +325,30 @@ def _train_branches(fold: Fold, *, resume: bool) -> None:
         )
         log.info("fold %d: %s branch: %s macro-F1 %s", plan.fold, name, result.evaluated_on,
                  _fmt(result.metrics.get("macro_f1")))  # fmt: skip
-        weights[name] = load_weights(result.model_path, device=ctx.device)
+        weights[name] = dist.share(lambda path=result.model_path: load_weights(path, device="cpu"))
     fold.net.load_branches(**weights)
 
 
+def _train_part_digest(fold: Fold) -> str:
+    """A digest of the fold's training clips and targets (the workers of a distributed run must agree on it)."""
+    ids = "\n".join(fold.ctx.clips[int(i)].id for i in fold.plan.train)
+    return hashlib.sha1(
+        ids.encode() + np.ascontiguousarray(fold.ctx.y[fold.plan.train]).tobytes()
+    ).hexdigest()
+
+
 def run_fold(ctx: RunContext, plan: Plan, *, resume: bool) -> FoldResult:
-    """Train (or resume) one fold for ``config.epochs`` epochs or until patience runs out; evaluate its best epoch."""
+    """Train (or resume) one fold for ``config.epochs`` epochs or until patience runs out; evaluate its best epoch.
+
+    In a distributed run, worker 0 decides whether to resume and evaluates the best
+    epoch; the other workers return a result without metrics.
+    """
     fold = start_fold(ctx, plan)
     c = fold.ctx.config
-    resuming = resume and fold.files.state.exists() and fold.files.last.exists()
+    w = dist.world()
+    if w.size > 1:
+        dist.agree(_train_part_digest(fold), f"training clips in fold {plan.fold}")
+    resuming = dist.share(lambda: resume and fold.files.state.exists() and fold.files.last.exists())
     if (
         getattr(fold.net, "trained_branches", None) and not resuming
     ):  # a resumed network's checkpoint holds them
@@ -309,9 +358,10 @@ def run_fold(ctx: RunContext, plan: Plan, *, resume: bool) -> FoldResult:
     fold.ctx.metrics.truncate(plan.fold, start)
     data = Crops([fold.ctx.paths[i] for i in plan.train], fold.ctx.y[plan.train], fold.ctx.frames, fold.norm, c.seed,
                  plan.fold)  # fmt: skip
+    net = dist.wrap(fold.net)
     epoch = start - 1
     for epoch in range(start, c.epochs if not stopping.stopped else start):
-        _epoch(fold, optimiser, stopping, data, epoch)
+        _epoch(fold, net, optimiser, stopping, data, epoch)
         if stopping.stopped:
             log.info(
                 "fold %d: no better validation macro-F1 for %d epochs; stopping",
@@ -320,5 +370,8 @@ def run_fold(ctx: RunContext, plan: Plan, *, resume: bool) -> FoldResult:
             )
             break
     epochs_run = max(epoch + 1, start)
+    if not w.main:
+        return FoldResult(plan.fold, plan.split, stopping.best_epoch, epochs_run,
+                          stopping.stopped and epochs_run < c.epochs, {}, "", fold.files.best)  # fmt: skip
     return finish_fold(fold, best_epoch=stopping.best_epoch, epochs_run=epochs_run,
                        stopped_early=stopping.stopped and epochs_run < c.epochs)  # fmt: skip

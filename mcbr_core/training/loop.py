@@ -45,6 +45,7 @@ The steps, each a module of this package:
 ``cards``          the model cards written with every checkpoint
 ``inference``      clip-level predictions and metrics on cached features
 ``evaluate``       ``mcbr eval``: a finished model on a dataset, as the plugin runs it
+``distributed``    the epoch loop on several processes (``torchrun``, ``--ray``)
 =================  ===========================================================
 
 Before anything is decoded or written, :func:`check_trainable` checks the labelled
@@ -67,6 +68,7 @@ from mcbr_core.training.checks import check_trainable
 from mcbr_core.training.config import CLIP_MODES, TrainConfig
 from mcbr_core.training.context import RunContext, prepare
 from mcbr_core.training.datasets.base import Dataset
+from mcbr_core.training.distributed import world
 from mcbr_core.training.epochs import precise_batchnorm
 from mcbr_core.training.plans import Plan, fold_plans, holdout_plan, indicators
 from mcbr_core.training.results import CVResult, FoldResult, RunResult, mean_and_std
@@ -136,6 +138,8 @@ def train(
         plan = holdout_plan(opened, ctx.clips, ctx.groups, indicators(ctx.y, len(ctx.labels)))
         write_json(ctx.run_dir / "split.json", {"split": plan.split, "parts": plan.parts(ctx.clips)})
         result = _run_fold(ctx, plan, resume=resume)
+        if not world().main:  # another worker of a distributed run: worker 0 writes the model and report
+            return RunResult(ctx.run_dir, result.model_path, result, "", ctx.skipped)
         final = ctx.run_dir / "model.safetensors"
         finalise_model(result.model_path, final, result)
         table = M.format_fold_table([{"fold": plan.fold, **result.metrics}], architecture=ctx.config.row_name)
@@ -164,6 +168,8 @@ def cross_validate(config: TrainConfig, dataset: Dataset, *, resume: bool = Fals
         folds = {ctx.clips[int(i)].id: p.fold for p in plans for i in p.test}
         write_json(ctx.run_dir / "folds.json", {"split": plans[0].split.split(";")[0], "folds": folds})
         results = [_run_fold(ctx, plan, resume=resume) for plan in plans]
+    if not world().main:
+        return CVResult(ctx.run_dir, results, {}, {}, "", ctx.skipped)
     table = M.format_fold_table(
         [{"fold": r.fold, **r.metrics} for r in results], architecture=ctx.config.row_name
     )

@@ -40,6 +40,7 @@ __all__ = [
     "RUN_FILES",
     "FoldFiles",
     "MetricsLog",
+    "default_dir",
     "discard",
     "has_checkpoint",
     "open_run",
@@ -142,7 +143,8 @@ def discard(run_dir: Path, created: Path | None) -> None:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
-def _default_dir(config: TrainConfig, dataset: Dataset, task: str) -> Path:
+def default_dir(config: TrainConfig, dataset: Dataset, task: str) -> Path:
+    """``runs/<dataset>-<task>-<architecture>-s<seed>``: the run folder of a config without ``run_dir``."""
     return Path("runs") / f"{dataset.name}-{task}-{config.family}-s{config.seed}"
 
 
@@ -181,7 +183,7 @@ def open_run(
         config = replace(
             config, dataset={"kind": dataset.name, "root": str(dataset.root), "options": dataset.options}
         )
-    run_dir = Path(config.run_dir) if config.run_dir else _default_dir(config, dataset, task)
+    run_dir = Path(config.run_dir) if config.run_dir else default_dir(config, dataset, task)
     new = config.to_dict()
     if (run_dir / "config.json").exists():
         _check_reopen(run_dir, new, resume=resume)
