@@ -184,12 +184,24 @@ _DATASET_OPTIONS = click.option("-O", "--dataset-option", "dataset_options", mul
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), help="run folder")
 @click.option("--name", help="model name (default: the run folder's name)")
 @click.option("--resume", is_flag=True, help="continue the run in --out")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="train on this Ray cluster (HOST:PORT, auto): --ray-workers DDP processes")  # fmt: skip
+@click.option("--ray-workers", type=int, default=2, show_default=True, help="training processes (with --ray)")
+@click.option("--cpus-per-worker", type=float, default=1.0, show_default=True, help="Ray CPUs per worker")
+@click.option("--gpus-per-worker", type=float, default=0.0, show_default=True,
+              help="Ray GPUs per training process (1 to train on GPUs)")  # fmt: skip
 def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], config_file: Path | None,
-              arch_options: tuple[str, ...], feature_options: tuple[str, ...], resume: bool,
-              **given: Any) -> None:  # fmt: skip
-    """Train a model on a dataset (or cross-validate it with --folds K)."""
+              arch_options: tuple[str, ...], feature_options: tuple[str, ...], resume: bool, ray_address: str | None,
+              ray_workers: int, cpus_per_worker: float, gpus_per_worker: float, **given: Any) -> None:  # fmt: skip
+    """Train a model on a dataset (or cross-validate it with --folds K).
+
+    Under torchrun (torchrun --nproc-per-node N -m mcbr_core.cli train ...) each
+    process is one DDP worker; --ray ADDRESS starts the workers on a Ray cluster.
+    Worker 0 writes the run folder (docs/training.md, "Distributed training").
+    """
+    from mcbr_core.training import distributed
     from mcbr_core.training.datasets.builtin import load_dataset
-    from mcbr_core.training.loop import CVResult, TrainConfig, run
+    from mcbr_core.training.loop import CVResult, TrainConfig
 
     kind, root = dataset
     data: dict[str, Any] = json.loads(config_file.read_text()) if config_file else {}
@@ -206,10 +218,20 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
     data["dataset"] = {"kind": kind, "root": str(root), "options": options}
     try:
         config = TrainConfig.from_dict(data)
+        if distributed.from_env().rank:  # another torchrun worker: worker 0 logs
+            logging.getLogger("mcbr_core").setLevel(logging.WARNING)
         ds = load_dataset(kind, root, **options)
-        result = run(config, ds, resume=resume)
+        if ray_address:
+            from mcbr_core.training.ray_train import train_on_ray
+
+            result = train_on_ray(config, ds, address=ray_address, workers=ray_workers, resume=resume,
+                                  cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)  # fmt: skip
+        else:  # one process, or one of torchrun's (the environment says which)
+            result = distributed.run(config, ds, resume=resume)
     except McbrError as exc:
         raise _fail(exc) from None
+    if not result.table:  # another worker of a distributed run: worker 0 reports
+        return
     click.echo(result.table)
     if isinstance(result, CVResult):
         click.echo(f"run folder: {result.run_dir} (per-fold models under checkpoints/)")
@@ -448,3 +470,7 @@ def analyze_cmd(folder: Path, out: Path, model: str | None, device: str, plugins
     rate = result.analysed / result.seconds if result.seconds else 0.0
     click.echo(f"analysed {result.analysed} ({rate:.2f} tracks/s), skipped {result.skipped} up to date, "
                f"{len(result.failed)} failed -> {out}")  # fmt: skip
+
+
+if __name__ == "__main__":  # python -m mcbr_core.cli (torchrun -m mcbr_core.cli train ...)
+    main()

@@ -55,6 +55,9 @@ class TrainOptions(Protocol):
     min_count: int | None
     max_seconds: float | None
     include_predicted: bool
+    ray: str | None
+    ray_workers: int
+    gpus_per_worker: float
 
 
 def _split(value: Any, separator: str) -> list[str]:
@@ -162,6 +165,12 @@ def train_command(plugin: McbrPlugin) -> ui.Subcommand:
     )
     p.add_option("--include-predicted", dest="include_predicted", action="store_true", default=False,
                  help="library: also learn labels the plugin wrote itself")  # fmt: skip
+    p.add_option(
+        "--ray", metavar="ADDRESS", help="train on this Ray cluster with --ray-workers DDP processes"
+    )
+    p.add_option("--ray-workers", dest="ray_workers", type="int", default=2, help="training processes [2]")
+    p.add_option("--gpus-per-worker", dest="gpus_per_worker", type="float", default=0.0,
+                 help="Ray GPUs per training process [0]")  # fmt: skip
 
     def func(lib: Library, opts: TrainOptions, args: list[str]) -> None:
         try:
@@ -177,6 +186,7 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
     """Build the dataset and the config from options and ``mcbr.train``, then train."""
     from mcbr_core.training.datasets.builtin import load_dataset
     from mcbr_core.training.loop import CVResult, TrainConfig, run
+    from mcbr_core.training.ray_train import train_on_ray
 
     conf = settings.load_train(plugin.config)
 
@@ -232,7 +242,11 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
     loop_log = logging.getLogger("mcbr_core.training")
     loop_log.addHandler(handler)
     try:
-        result = run(config, dataset, resume=opts.resume)
+        if opts.ray:  # DDP workers on a Ray cluster (docs/training.md, "Distributed training")
+            result = train_on_ray(config, dataset, address=opts.ray, workers=opts.ray_workers, resume=opts.resume,
+                                  gpus_per_worker=opts.gpus_per_worker)  # fmt: skip
+        else:
+            result = run(config, dataset, resume=opts.resume)
     finally:
         loop_log.removeHandler(handler)
     ui.print_(result.table)

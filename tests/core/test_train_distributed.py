@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
+from mcbr_core.cli import main as mcbr
 from mcbr_core.errors import ConfigError
 from mcbr_core.hookspecs import hookimpl
 from mcbr_core.models.checkpoint import load_model
@@ -159,6 +163,19 @@ def test_closed_form_modes_do_not_run_distributed(library: Any, tmp_path: Path) 
     env = {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}
     with pytest.raises(ConfigError, match="mode stats is fitted in closed form"):
         distributed.run(TrainConfig(mode="stats", run_dir=str(tmp_path / "r")), library, env=env)
+
+
+def test_launchers_import_neither_torch_nor_ray() -> None:
+    code = "import sys, mcbr_core.training.distributed, mcbr_core.training.ray_train; print('torch' in sys.modules, 'ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_train_ray_options_are_checked_before_connecting(library: Any, tmp_path: Path) -> None:
+    args = ["train", "--dataset", "library", str(library.root), "-O", "min_count=1", "--arch", FLAT, "--features",
+            "toy-features", "--out", str(tmp_path / "run"), "--ray", "127.0.0.1:1", "--ray-workers", "0"]  # fmt: skip
+    out = CliRunner().invoke(mcbr, args)
+    assert out.exit_code == 1 and "train --ray: workers must be >= 1" in out.output
 
 
 # -- two gloo workers ------------------------------------------------------------------------
