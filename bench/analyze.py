@@ -3,7 +3,7 @@
 
 Usage::
 
-    python bench/analyze.py DIR [--limit N] [--full-length N] [--workers 1,2] [--model NAME]
+    python bench/analyze.py DIR [--limit N] [--full-length N] [--workers 1,2] [--model NAME] [--baseline NAME]
 
 ``DIR`` is walked for audio files (e.g. ``../shared/data``: 30-s clips). With
 ``--full-length N`` the clips are first joined into N full-length tracks of about
@@ -20,7 +20,11 @@ It prints:
 - tracks per second through the worker pool at each worker count, each track
   going from pool entry to tags written and embedding stored (what `beet mcbr`
   and the import stage do);
-- peak resident memory of the host and of the largest worker.
+- peak resident memory of the host and of the largest worker;
+- with ``--baseline`` (default ``msd-musicnn``, the default model before
+  ``mcbr-fusion``): the same per-track analysis with that model, interleaved track by
+  track in the same process, and the ratio of the two (issue 13's speed budget: all
+  sources together at most 1.5x).
 
 This is a benchmark, not a test: it asserts nothing.
 """
@@ -74,8 +78,10 @@ def make_full_length(clips: list[Path], n: int, folder: Path, seconds: float = 2
     return out
 
 
-def stage_times(files: list[Path], model: str, workdir: Path, **analysis: int) -> dict[str, list[float]]:
-    """Per-stage seconds per track, in one process."""
+def stage_times(
+    files: list[Path], model: str, workdir: Path, baseline: str = "", **analysis: int
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Per-stage seconds per track, in one process; and ``baseline``'s full analysis times, interleaved."""
     import mediafile
 
     from mcbr_core.analysis import Analyzer
@@ -86,18 +92,31 @@ def stage_times(files: list[Path], model: str, workdir: Path, **analysis: int) -
     from mcbr_core.store.embeddings import EmbeddingStore
 
     analyzer = Analyzer(AnalysisSettings(model=model, device="cpu", **analysis))
+    other = Analyzer(AnalysisSettings(model=baseline, device="cpu", **analysis)) if baseline else None
     engine = Engine(analysis=AnalysisSettings(model=model), tags=TagSettings(), index=IndexSettings(),
                     store_path=workdir / "stage.db", index_dir=workdir)  # fmt: skip
     store = EmbeddingStore(workdir / "stage.db")
-    analyzer.analyze(files[0])  # warm-up
+    for warm in (analyzer, other):
+        if warm is not None:
+            warm.analyze(files[0])
     times: dict[str, list[float]] = {k: [] for k in ("decode", "features", "model", "tag write", "store", "full",
                                                      "decode only", "audio")}  # fmt: skip
+    base: list[float] = []
     for i, path in enumerate(files):
+        if other is not None:  # same file, just before: the machine's load hits both alike
+            t = time.perf_counter()
+            try:
+                other.analyze(path)
+            except McbrError:
+                pass
+            base.append(time.perf_counter() - t)
         t = time.perf_counter()
         try:
             result = analyzer.analyze(path)
         except McbrError as exc:
             print(f"{path}: {exc}", file=sys.stderr)
+            if base:
+                base.pop()
             continue
         full = time.perf_counter() - t
         tags = engine.tags(result)
@@ -120,9 +139,10 @@ def stage_times(files: list[Path], model: str, workdir: Path, **analysis: int) -
                            ("full", full + write + put), ("decode only", decode_only),
                            ("audio", len(y) / 44100)):  # fmt: skip
             times[key].append(value)
+        times.setdefault("analysis", []).append(full)
         del y
     store.close()
-    return times
+    return times, base
 
 
 def pool_throughput(
@@ -175,7 +195,9 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts for the throughput runs")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads per worker (0: the cores shared out evenly, as the plugin does)")  # fmt: skip
-    parser.add_argument("--model", default="msd-musicnn")
+    parser.add_argument("--model", default="mcbr-fusion")
+    parser.add_argument("--baseline", default="msd-musicnn",
+                        help="also time this model's analysis, interleaved, and print the ratio ('' : none)")  # fmt: skip
     parser.add_argument("--max-patches", type=int, default=16,
                         help="analysis patch budget (1000: the whole track, as musicnn itself does)")  # fmt: skip
     parser.add_argument("--window-patches", type=int, default=4)
@@ -194,7 +216,7 @@ def main() -> int:
         workdir = Path(tmp)
         if args.full_length:
             files = make_full_length(files, args.full_length, workdir / "full")
-        times = stage_times(files, args.model, workdir, **analysis)
+        times, base = stage_times(files, args.model, workdir, args.baseline, **analysis)
         host_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rates = {
             int(w): pool_throughput(files, args.model, int(w), workdir, args.threads, **analysis)
@@ -217,6 +239,11 @@ def main() -> int:
     print(f"  {'total':<12}: {mean(times['full']):.3f} s")
     print(f"decode only   : {mean(times['decode only']):.3f} s per track (whole file)")
     print(f"ratio         : {sum(times['full']) / sum(times['decode only']):.2f}x decode-only")
+    if base:
+        print(
+            f"baseline      : {args.baseline} analysis {mean(base):.3f} s per track, {args.model} "
+            f"{mean(times['analysis']):.3f} s: {sum(times['analysis']) / sum(base):.2f}x (same files, interleaved)"
+        )
     for w, (rate, _) in rates.items():
         threads = args.threads or max(1, (os.cpu_count() or 1) // w)
         print(

@@ -306,6 +306,9 @@ def load_vectors(model: str, ds, *, folder: Path | None = None, tag_model: str |
         if kind not in caches:
             caches[kind] = FeatureCache(_Key(folder), root=CACHE, namespace=kind)
         path = caches[kind].path(Clip(id=cid, path=c.path))
+        if not path.exists():  # the same clip under a new mtime (a data folder copied or mounted anew)
+            found = sorted(path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.npy"))
+            path = found[0] if len(found) == 1 else path
         if not path.exists():
             embs.append(np.zeros(W.shape[1])), probs.append(np.zeros(len(tags))), ok.append(False)
             continue

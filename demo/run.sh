@@ -48,8 +48,11 @@ for p in sorted(Path(sys.argv[1]).rglob("*.*")):
 PY
 
 echo
-echo "== beet ls -f '\$title | \$mcbr_genre_rock | \$mcbr_mood_sad'  'mcbr_genre_rock:0.3..'  (score attributes are queryable)"
-"$BIN/beet" ls -f '$title | rock $mcbr_genre_rock | sad $mcbr_mood_sad' 'mcbr_genre_rock:0.3..' || true
+echo "== beet ls -f '\$title | arousal \$mcbr_arousal | valence \$mcbr_valence' 'mcbr_arousal:0.6..'  (energetic; typed, queryable)"
+"$BIN/beet" ls -f '$title | arousal $mcbr_arousal | valence $mcbr_valence' 'mcbr_arousal:0.6..' || true
+echo
+echo "== beet ls -f '\$title | \$mcbr_genre_jazz' 'mcbr_genre_jazz:0.3..'  (every label's score is an attribute too)"
+"$BIN/beet" ls -f '$title | jazz $mcbr_genre_jazz' 'mcbr_genre_jazz:0.3..' || true
 
 echo
 echo "== beet similar -n 5 title:Temple"

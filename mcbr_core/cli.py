@@ -411,7 +411,7 @@ class _Progress:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="the catalogue file (an embedding store keyed by path; created if missing)")  # fmt: skip
-@click.option("--model", default=None, help="shipped model name or model file [msd-musicnn]")
+@click.option("--model", default=None, help="shipped model name or model file [mcbr-fusion]")
 @click.option("--device", default="auto", show_default=True)
 @click.option("-P", "--plugin", "plugins", multiple=True, metavar="MODULE",
               help="importable module to register as an mcbr plugin (repeatable)")  # fmt: skip

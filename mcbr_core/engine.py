@@ -7,6 +7,7 @@ of them is first used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -40,7 +41,8 @@ class Tags:
     genres, moods : list[str]
         Names to write, best first.
     scores : dict[str, float]
-        ``mcbr_<kind>_<label>`` score attributes.
+        ``mcbr_<kind>_<label>`` score attributes, and the continuous attributes
+        (``mcbr_arousal``, ``mcbr_valence``) in [0, 1] where heads give them.
     """
 
     genres: list[str]
@@ -136,17 +138,33 @@ class Engine:
         wanted = {kind: getattr(self.tag_settings, kind).source for kind in tagging.KINDS}
         return resolve_sources(wanted, self.card, base_dir=self.base_dir)
 
+    @cached_property
+    def scales(self) -> dict[str, tuple[Path, str, dict[str, Any]]]:
+        """Attribute (``mcbr_arousal``) -> (head file, label, card): the continuous attributes this model gets."""
+        from mcbr_core.models.clip_head import resolve_scales
+
+        return resolve_scales(self.card)
+
+    @cached_property
+    def thresholds(self) -> dict[str, dict[str, float]]:
+        """Kind -> label -> the head card's threshold for it (used with ``threshold: auto``)."""
+        return {kind: dict(card.get("thresholds", {})) for kind, (_, card) in self.sources.items()}
+
     @property
     def heads_id(self) -> str:
-        """The clip heads in use, as ``kind=id`` pairs (empty: the model's own tags only)."""
-        return ",".join(f"{kind}={card['id']}" for kind, (_, card) in sorted(self.sources.items()))
+        """The clip heads in use, as ``kind=id`` and ``attribute=id`` pairs (empty: the model's own tags only)."""
+        pairs = [(kind, card["id"]) for kind, (_, card) in self.sources.items()]
+        pairs += [(name, card["id"]) for name, (_, _, card) in self.scales.items()]
+        return ",".join(f"{key}={head_id}" for key, head_id in sorted(pairs))
 
     @cached_property
     def heads(self) -> dict[str, ClipHead]:
-        """Kind -> loaded clip head (numpy; loaded on first use)."""
+        """Kind or attribute -> loaded clip head (numpy; loaded on first use)."""
         from mcbr_core.models.clip_head import ClipHead
 
-        return {kind: ClipHead.load(path) for kind, (path, _) in self.sources.items()}
+        heads = {kind: ClipHead.load(path) for kind, (path, _) in self.sources.items()}
+        heads.update({name: ClipHead.load(path) for name, (path, _, _) in self.scales.items()})
+        return heads
 
     def score_field_names(self) -> list[str]:
         """Score attributes the configured model and clip heads produce."""
@@ -156,7 +174,7 @@ class Engine:
             heads = card["heads"]
             kinds = {head: dict.fromkeys(labels, kind) for head, labels in heads.items()}
             names += tagging.score_field_names(heads, kinds)
-        return sorted(set(names))
+        return sorted({*names, *self.scales, *self._subgenres})
 
     @cached_property
     def pool(self) -> AnalysisPool | RayAnalysisPool | AdoptingPool:
@@ -242,6 +260,40 @@ class Engine:
                     out[f"mcbr_{kind}_{tagging.slug(label)}"] = tagging.Scored(kind, label, 0.0)
         return out
 
+    @cached_property
+    def _subgenres(self) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+        """Score attribute -> (tree name, the model's (head, label) pairs naming it), for sub-genres.
+
+        Only with a genre head (it names the families) and ``genre.specific`` set: the
+        model's own genre tags that sit below a family in the genre tree.
+        """
+        if "genre" not in self.sources or self.tag_settings.genre.specific is None:
+            return {}
+        rules = self.tag_settings.genres
+        kinds = self.card.get("tag_kinds", {})
+        found: dict[str, list[tuple[str, str]]] = {}
+        for head, labels in self.card["heads"].items():
+            for label in labels:
+                if kinds.get(head, {}).get(label) != "genre":
+                    continue
+                name = rules.tree_name(label)
+                if name and rules.depth(name) and rules.allowed(name):
+                    found.setdefault(name, []).append((head, label))
+        return {f"mcbr_genre_{tagging.slug(n)}": (n, tuple(pairs)) for n, pairs in sorted(found.items())}
+
+    def _subgenre_scores(
+        self, scores: Mapping[str, Mapping[str, float]], stored: Mapping[str, float]
+    ) -> list[tagging.Scored]:
+        """Sub-genre scores: the best of the model's tags naming each (``scores``), else ``stored`` attributes."""
+        out = []
+        for attr, (name, pairs) in self._subgenres.items():
+            values = [scores[h][lab] for h, lab in pairs if lab in scores.get(h, {})]
+            if values:
+                out.append(tagging.Scored("genre", name, float(max(values))))
+            elif attr in stored:
+                out.append(tagging.Scored("genre", name, float(stored[attr])))
+        return out
+
     def tags_of_scores(self, scores: list[dict[str, float]]) -> Tags:
         """One set of genres and moods from several tracks' score attributes (an album's consensus).
 
@@ -255,16 +307,22 @@ class Engine:
         sums: dict[str, list[float]] = {}
         for track in scores:
             for name, value in track.items():
-                if name in labels:
+                if name in labels or name in self._subgenres:
                     sums.setdefault(name, []).append(float(value))
-        scored = [
-            tagging.Scored(labels[name].kind, labels[name].label, sum(values) / len(values))
-            for name, values in sums.items()
-        ]
+        means = {name: sum(values) / len(values) for name, values in sums.items()}
+        scored = [tagging.Scored(labels[n].kind, labels[n].label, v) for n, v in means.items() if n in labels]
+        specific = self._subgenre_scores({}, means)
         return Tags(
-            genres=tagging.choose(scored, "genre", self.tag_settings),
-            moods=tagging.choose(scored, "mood", self.tag_settings),
-            scores=tagging.score_fields(scored),
+            genres=self._choose(scored, "genre", specific),
+            moods=self._choose(scored, "mood"),
+            scores={**tagging.score_fields(scored), **tagging.score_fields(specific)},
+        )
+
+    def _choose(
+        self, scored: list[tagging.Scored], kind: str, specific: Sequence[tagging.Scored] = ()
+    ) -> list[str]:
+        return tagging.choose(
+            scored, kind, self.tag_settings, thresholds=self.thresholds.get(kind), specific=specific
         )
 
     def tags(self, analysis: Analysis) -> Tags:
@@ -276,8 +334,16 @@ class Engine:
         """Whether clip heads tag every kind, so a stored embedding is enough to tag an item again."""
         return set(self.sources) >= set(tagging.KINDS)
 
-    def tags_of_embedding(self, embedding: np.ndarray) -> Tags:
+    def tags_of_embedding(self, embedding: np.ndarray, stored: Mapping[str, float] | None = None) -> Tags:
         """Genres, moods and scores from a stored clip embedding ``[shape=(D,)]``.
+
+        Parameters
+        ----------
+        embedding
+            The track's stored clip embedding.
+        stored
+            The track's score attributes from its last analysis: sub-genre scores come
+            from the model's tags of the audio, so they are kept from there.
 
         Raises
         ------
@@ -286,18 +352,30 @@ class Engine:
         """
         if not self.can_tag_from_embedding:
             raise ConfigError("tagging from a stored embedding needs a clip head for every kind")
-        return self._tags({}, embedding)
+        return self._tags({}, embedding, stored or {})
 
-    def _tags(self, scores: dict[str, dict[str, float]], embedding: np.ndarray) -> Tags:
+    def _tags(
+        self,
+        scores: Mapping[str, Mapping[str, float]],
+        embedding: np.ndarray,
+        stored: Mapping[str, float] | None = None,
+    ) -> Tags:
         scored = tagging.scored_labels(scores, self.card.get("tag_kinds", {}))
+        specific = self._subgenre_scores(scores, stored or {})
         if self.sources:  # a clip head replaces the model's own tags of its kind
             scored = [s for s in scored if s.kind not in self.sources]
-            for kind, head in self.heads.items():
-                scored += [tagging.Scored(kind, label, p) for label, p in head.scores(embedding).items()]
+            for kind in self.sources:
+                scored += [
+                    tagging.Scored(kind, label, p) for label, p in self.heads[kind].scores(embedding).items()
+                ]
+        scales = {
+            name: round(self.heads[name].scores(embedding)[label], 4)
+            for name, (_, label, _) in self.scales.items()
+        }
         return Tags(
-            genres=tagging.choose(scored, "genre", self.tag_settings),
-            moods=tagging.choose(scored, "mood", self.tag_settings),
-            scores=tagging.score_fields(scored),
+            genres=self._choose(scored, "genre", specific),
+            moods=self._choose(scored, "mood"),
+            scores={**tagging.score_fields(scored), **tagging.score_fields(specific), **scales},
         )
 
     # -- the store, through the engine: it knows when the index needs a rebuild ----------

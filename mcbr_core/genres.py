@@ -112,6 +112,13 @@ class GenreRules:
                 return branch.index(genre)
         return None
 
+    def tree_name(self, label: str) -> str | None:
+        """A tagger label's name in the tree (``"House music"`` -> ``"house"``), ``None`` if not in it."""
+        genre = self.normalise(label)
+        if self.depth(genre) is None and genre.endswith(" music"):
+            genre = genre.removesuffix(" music")
+        return genre if self.depth(genre) is not None else None
+
     def family(self, genre: str) -> str:
         """The tree's root above ``genre`` (itself if not in the tree)."""
         return self.parents(genre)[-1]

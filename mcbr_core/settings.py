@@ -114,7 +114,7 @@ class AnalysisSettings:
         result's ``coverage`` says how much that was.
     """
 
-    model: str = "msd-musicnn"
+    model: str = "mcbr-fusion"
     backend: str = "auto"
     extractor: str = "auto"
     decoders: tuple[str, ...] = ("soundfile", "pyav")
@@ -157,7 +157,10 @@ class KindSettings:
     Attributes
     ----------
     threshold
-        Minimum probability for a tag to be written, but the best one.
+        Minimum probability for a tag to be written, but the best one: a number for
+        every label, or ``"auto"`` for each label's own threshold from the clip
+        head's card (chosen for precision on the training folds; see
+        docs/results.md), ``DEFAULT_THRESHOLD`` for labels without one.
     floor
         Minimum probability for the best tag to be written (0: every track gets one).
     count
@@ -167,22 +170,42 @@ class KindSettings:
         measured best for the kind on the configured model's embedding, if there is
         one, else the model's own tags), ``"model"`` (the configured model's own
         tags), or a clip head's name or file (``mcbr train --mode head``).
+    specific
+        Genres only: a pretrained tag naming a sub-genre of a written family (deeper
+        in the genre tree, e.g. ``heavy metal`` under ``rock``) is written too from
+        this probability on; ``None``: never.
     """
 
-    threshold: float = 0.3
+    threshold: float | str = "auto"
     count: int = 3
     source: str = "auto"
     floor: float = 0.0  # the best label is written from this score on: 0 gives every track one
+    specific: float | None = None
 
     def __post_init__(self) -> None:
         if not self.source:
             raise ConfigError("source must name a clip head, or be auto or model")
-        if not 0.0 <= self.threshold <= 1.0:
+        if isinstance(self.threshold, str):
+            if self.threshold != "auto":
+                raise ConfigError(f"threshold must be auto or a number within [0, 1], got {self.threshold!r}")
+        elif isinstance(self.threshold, bool) or not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must be within [0, 1], got {self.threshold}")
         if not 0.0 <= self.floor <= 1.0:
             raise ConfigError(f"floor must be within [0, 1], got {self.floor}")
+        if self.specific is not None and (isinstance(self.specific, bool) or not 0.0 <= self.specific <= 1.0):
+            raise ConfigError(f"specific must be within [0, 1] (or no), got {self.specific!r}")
         if self.count < 0:
             raise ConfigError(f"count must be >= 0, got {self.count}")
+
+    def threshold_of(self, label: str, thresholds: Mapping[str, float] | None) -> float:
+        """The threshold ``label`` must reach (``thresholds``: the head card's, for ``auto``)."""
+        if isinstance(self.threshold, str):
+            return float((thresholds or {}).get(label, DEFAULT_THRESHOLD))
+        return float(self.threshold)
+
+
+#: The threshold of labels without one of their own, under ``threshold: auto``.
+DEFAULT_THRESHOLD = 0.3
 
 
 @dataclass(frozen=True)
@@ -204,8 +227,8 @@ class TagSettings:
         Joins several moods in the single MOOD tag.
     """
 
-    genre: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.3, count=2))
-    mood: KindSettings = field(default_factory=lambda: KindSettings(threshold=0.3, count=2))
+    genre: KindSettings = field(default_factory=lambda: KindSettings(count=3, specific=0.4))
+    mood: KindSettings = field(default_factory=lambda: KindSettings(count=3))
     genres: GenreRules = field(default_factory=GenreRules)
     renames: Mapping[str, str] = field(default_factory=dict)
     title_case: bool = True

@@ -48,6 +48,9 @@ class Track:
     model, heads, status, mtime
         What the last analysis recorded (``mcbr_model``, ``mcbr_heads``,
         ``mcbr_status``, ``mcbr_mtime``); ``None`` when never analysed.
+    scores
+        The score attributes it recorded (``mcbr_genre_heavy_metal``): tagging again
+        from the stored embedding keeps the sub-genre scores that came from the audio.
     """
 
     id: int
@@ -58,6 +61,7 @@ class Track:
     heads: str | None = None
     status: str | None = None
     mtime: float | None = None
+    scores: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -247,7 +251,7 @@ class Tagger:
             )
             return None
         try:
-            tags = engine.tags_of_embedding(embedding)
+            tags = engine.tags_of_embedding(embedding, track.scores)
         except McbrError as exc:
             log.debug("%s: %s; analysing it again", os.fsdecode(track.path), exc)
             return None

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mcbr_core.genres import GenreRules
 from mcbr_core.settings import TagSettings
 
 KINDS = ("genre", "mood")
@@ -86,14 +87,24 @@ def spell(name: str, *, title_case: bool = True) -> str:
     )
 
 
-def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[str]:
+def choose(
+    scored: Sequence[Scored],
+    kind: str,
+    settings: TagSettings,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    specific: Sequence[Scored] = (),
+) -> list[str]:
     """Pick the names to write for one kind.
 
     The best label is always written (unless below the kind's ``floor``); the
-    others need the ``threshold``. Genres then go through lastgenre's rules
+    others need their threshold (the kind's ``threshold``, or with ``auto`` the
+    label's own from ``thresholds``). Genres then go through lastgenre's rules
     (aliases, tree, whitelist, ``prefer_specific``, ``count``; see
     ``mcbr_core.genres``); should those leave nothing, the best label's family
-    in the tree is written if the whitelist allows it.
+    in the tree is written if the whitelist allows it. Sub-genres from
+    ``specific`` follow the family they belong to (precede it with
+    ``prefer_specific``).
 
     Parameters
     ----------
@@ -103,6 +114,11 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
         ``"genre"`` or ``"mood"``.
     settings
         Thresholds, counts, genre rules and spelling.
+    thresholds
+        Label -> threshold, from the clip head's card (used with ``threshold: auto``).
+    specific
+        Genre labels of a pretrained tagger (any tree depth): those at or above the
+        kind's ``specific`` score that sit below a chosen family in the tree join it.
 
     Returns
     -------
@@ -116,7 +132,7 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
     ranked = sorted((s for s in scored if s.kind == kind), key=lambda s: -s.score)
     labels = []
     for i, s in enumerate(ranked):
-        if s.score < ks.threshold and not (i == 0 and s.score >= ks.floor):
+        if s.score < ks.threshold_of(s.label, thresholds) and not (i == 0 and s.score >= ks.floor):
             continue
         label = renames.get(s.label.lower(), s.label)
         if label:
@@ -127,6 +143,8 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
         if not names and labels:
             family = rules.family(rules.normalise(labels[0]))
             names = [family] if rules.allowed(family) else []
+        if ks.specific is not None and specific:
+            names = _with_subgenres(names, specific, ks.specific, rules, renames)
     else:
         names = labels
     out: list[str] = []
@@ -135,6 +153,24 @@ def choose(scored: Sequence[Scored], kind: str, settings: TagSettings) -> list[s
         if written.lower() not in {n.lower() for n in out}:
             out.append(written)
     return out[: ks.count]
+
+
+def _with_subgenres(
+    names: list[str], specific: Sequence[Scored], at: float, rules: GenreRules, renames: Mapping[str, str]
+) -> list[str]:
+    """``names`` (families, best first) with the confident sub-genres of each placed beside it."""
+    subs: dict[str, list[str]] = {}
+    for s in sorted(specific, key=lambda s: -s.score):
+        if s.score < at:
+            break
+        genre = rules.tree_name(renames.get(s.label.lower(), s.label) or "")
+        if genre and rules.depth(genre) and rules.allowed(genre):
+            subs.setdefault(rules.family(genre), []).append(genre)
+    out: list[str] = []
+    for name in names:
+        below = [g for g in subs.get(rules.family(name), []) if g != name and g not in names]
+        out += [*below, name] if rules.prefer_specific else [name, *below]
+    return out
 
 
 #: Separates the values in a record of what the plugin wrote (cannot clash with genre names).

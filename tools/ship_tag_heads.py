@@ -70,8 +70,10 @@ HEADS: list[dict[str, Any]] = [
      "about": "twelve AllMusic-style moods (aggressive, calm, cheerful, dark, energetic, happy, melancholic, party, "
               "romantic, sad, tense, uplifting), multi-label"},
     {"name": "mcbr-arousal", "kind": "other", "task": "arousal", "default_for": [], "parts": ("4q",),
+     "scale": {"field": "mcbr_arousal", "label": "high"},
      "about": "arousal: the probability of `high` (4Q's Q1 and Q2 against Q3 and Q4) is mcbr_arousal in [0, 1]"},
     {"name": "mcbr-valence", "kind": "other", "task": "valence", "default_for": [], "parts": ("4q",),
+     "scale": {"field": "mcbr_valence", "label": "positive"},
      "about": "valence: the probability of `positive` (4Q's Q1 and Q4 against Q2 and Q3) is mcbr_valence in [0, 1]"},
 ]  # fmt: skip
 log = logging.getLogger("ship-tags")
@@ -304,6 +306,10 @@ def ship(
     card["id"] = f"{name}-1-{card['id'].rsplit('-', 1)[-1]}"
     card["name"] = name
     card["default_for"] = spec["default_for"]
+    if (
+        "scale" in spec
+    ):  # a continuous attribute: the probability of one label (mcbr_core.models.clip_head.resolve_scales)
+        card["scale"] = spec["scale"]
     card["description"] = f"A clip head on mcbr-fusion's clip embedding: {spec['about']}."
     card["metrics"] = {
         "benchmarks": facts["benchmarks"],

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from mcbr_core.store.lock import RunLock
     from mcbr_core.tagger import Outcome, Tagger, Track
 
-SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_")  # the score attributes this plugin owns
+#: The score attributes this plugin owns: per label, and the continuous ones.
+SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_", "mcbr_arousal", "mcbr_valence", "mcbr_danceability")
 
 
 class _BeetsLogHandler(logging.Handler):
@@ -267,6 +268,7 @@ class McbrPlugin(BeetsPlugin):
             heads=item.get("mcbr_heads"),
             status=item.get("mcbr_status"),
             mtime=item.get("mcbr_mtime"),
+            scores={k: item[k] for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES)},
         )
 
     def process(

@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "keep_existing": False,
     "write": True,
     "quiet": False,
-    "model": "msd-musicnn",
+    "model": "mcbr-fusion",  # msd-musicnn and as-mn04 on one decode; its heads tag genres, moods, arousal, valence
     "backend": "auto",
     "extractor": "auto",
     "decoders": ["soundfile", "pyav"],
@@ -52,8 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "min_coverage": 0.9,  # a file decoding to less of its stated length is damaged: failed (or partial)
     "partial": False,  # analyse a damaged file on what decodes, marked mcbr_status: partial
     # the best label is always written (from `floor` on); the others from `threshold` on
-    "genre": {"threshold": 0.3, "count": 2, "source": "auto", "floor": 0.0},  # tuned for the softmax heads
-    "mood": {"threshold": 0.3, "count": 2, "source": "auto", "floor": 0.0},
+    # (auto: each label's own, from the head's card); `specific`: sub-genres of a written family from this score
+    "genre": {"threshold": "auto", "count": 3, "source": "auto", "floor": 0.0, "specific": 0.4},
+    "mood": {"threshold": "auto", "count": 3, "source": "auto", "floor": 0.0},
     # genre names as lastgenre resolves them, from the files that ship with beets' lastgenre
     "whitelist": True,  # yes: lastgenre's genres.txt; no: any genre; a file; a list
     "canonical": True,  # yes: lastgenre's genres-tree.yaml (labels bring their parents); no; a file
@@ -255,6 +256,14 @@ FAMILIES = frozenset({
     "trance", "drum and bass", "dubstep", "ambient", "hip hop", "r&b", "soul", "funk", "jazz", "blues", "country",
     "folk", "reggae", "latin", "classical", "soundtrack", "world music", "new age", "easy listening", "gospel",
 })  # fmt: skip
+
+
+def _kind_settings(view: confuse.ConfigView, where: str) -> KindSettings:
+    """``mcbr.genre`` / ``mcbr.mood`` (``specific: no`` turns sub-genres off)."""
+    values = dict(view.flatten())
+    if values.get("specific") is False:
+        values["specific"] = None
+    return from_mapping(KindSettings, values, where=where)
 
 
 def _lastgenre_file(name: str) -> Path:
@@ -495,8 +504,8 @@ def load(config: confuse.ConfigView) -> PluginSettings:
         analysis = from_mapping(AnalysisSettings, {k: config[k].get() for k in _ANALYSIS_KEYS}, where="mcbr")
         genres, renames = _genre_rules(config)
         tags = TagSettings(
-            genre=from_mapping(KindSettings, config["genre"].flatten(), where="mcbr.genre"),
-            mood=from_mapping(KindSettings, config["mood"].flatten(), where="mcbr.mood"),
+            genre=_kind_settings(config["genre"], "mcbr.genre"),
+            mood=_kind_settings(config["mood"], "mcbr.mood"),
             genres=genres,
             renames=renames,
             title_case=config["title_case"].get(bool),

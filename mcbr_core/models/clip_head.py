@@ -226,6 +226,37 @@ def resolve_sources(
     return out
 
 
+def resolve_scales(model_card: Mapping[str, Any]) -> dict[str, tuple[Path, str, dict[str, Any]]]:
+    """The shipped continuous-attribute heads that read the configured model's embedding.
+
+    A head whose card has ``scale: {field, label}`` gives ``field`` (e.g.
+    ``mcbr_arousal``) as the probability of ``label`` (e.g. ``"high"``), in [0, 1].
+
+    Parameters
+    ----------
+    model_card
+        Card of the configured model.
+
+    Returns
+    -------
+    dict
+        Attribute name -> (head file, the label whose probability it is, head card),
+        sorted by name; empty when no shipped head reads this model's embedding.
+    """
+    from mcbr_core.models.checkpoint import read_card
+    from mcbr_core.models.shipped import shipped_models
+
+    model_id = str(model_card["id"])
+    out: dict[str, tuple[Path, str, dict[str, Any]]] = {}
+    for path in shipped_models().values():
+        card = read_card(path)
+        scale = card.get("scale")
+        if (scale and is_clip_head(card)
+                and card["features"]["embedding_of"].get("id") == model_id):  # fmt: skip
+            out[str(scale["field"])] = (path, str(scale["label"]), card)
+    return dict(sorted(out.items()))
+
+
 def config_hint(path: str | Path) -> str:
     """The plugin setting that uses a trained model file.
 

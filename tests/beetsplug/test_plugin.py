@@ -12,6 +12,7 @@ import pytest
 from beets.test.helper import ImportHelper, PluginMixin
 from beets.ui import UserError
 
+from beetsplug.mcbr.settings import DEFAULTS
 from mcbr_core.plugins import Plugins, reset_plugins
 from tests.audiogen import tone, write_audio
 from tests.toymodel import ToyPlugin, make_toy_head, make_toy_model
@@ -368,6 +369,42 @@ class TestShippedModel(McbrHelper):
         assert self.run_with_output("similar", "-f", "$title", "title:a").split() == ["b"]
 
 
+@pytest.mark.shipped
+class TestDefaultModel(McbrHelper):
+    """The shipped default (mcbr-fusion and its heads), untouched settings, end to end through `beet import`."""
+
+    def setup_beets(self) -> None:
+        super().setup_beets()
+        reset_plugins(None)
+        self.config["mcbr"]["device"] = "cpu"
+        for key in ("model", "genre", "mood"):  # McbrHelper's toy-model settings
+            self.config["mcbr"][key] = DEFAULTS[key]
+        # the attribute types beets caches come from the model configured when plugins load, as in `beet`
+        from beets.util import cached_classproperty
+
+        self.unload_plugins()
+        cached_classproperty.cache.clear()
+        self.load_plugins()
+
+    def test_import_writes_genres_moods_arousal_and_valence(self) -> None:
+        self.make_track("a", freq=440.0, seconds=4.0)
+        self.make_track("b", freq=110.0, seconds=4.0, fmt="flac")
+        self.import_singletons()
+        for title in ("a", "b"):
+            tags = self.file_tags(title)
+            assert tags.genres and tags.mood  # every analysed track gets a genre and a mood
+            item = self.lib.items(f"title:{title}").get()
+            assert item["mcbr_model"].startswith("mcbr-fusion-1")
+            assert "mcbr_arousal=mcbr-arousal-1" in item["mcbr_heads"]
+            assert 0.0 <= item["mcbr_arousal"] <= 1.0 and 0.0 <= item["mcbr_valence"] <= 1.0
+            assert 0.0 <= item["mcbr_genre_jazz"] <= 1.0 and 0.0 <= item["mcbr_mood_calm"] <= 1.0
+        # typed attributes: a numeric range query, as `beet ls mcbr_arousal:0.5..` would run
+        arousal = {i.title: i["mcbr_arousal"] for i in self.lib.items()}
+        cut = sum(arousal.values()) / 2
+        above = {i.title for i in self.lib.items(f"mcbr_arousal:{cut:.4f}..")}
+        assert above == {t for t, a in arousal.items() if a >= round(cut, 4)}
+
+
 class TestCheck(McbrHelper):
     def test_check_reports_and_fix_repairs(self) -> None:
         import numpy as np
@@ -421,7 +458,8 @@ class TestReviewFixes(McbrHelper):
         settings = self.load_settings()
         assert (
             settings.tags.genre.count == 5
-            and settings.tags.genre.threshold == 0.3
+            and settings.tags.genre.threshold == "auto"
+            and settings.tags.genre.specific == 0.4
             and settings.tags.genre.source == "auto"
         )
 

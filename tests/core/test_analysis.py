@@ -50,11 +50,11 @@ def test_default_model_analyses_a_long_file_in_windows(make_audio) -> None:
 
     analyzer = Analyzer(AnalysisSettings(device="cpu", max_patches=8, window_patches=2))
     result = analyzer.analyze(make_audio("long.mp3", seconds=90.0))
-    assert result.model_id == "msd-musicnn-1"
-    assert result.embedding.shape == (200,) and np.isfinite(result.embedding).all()
-    assert len(result.scores["tags"]) == 50
-    assert all(0.0 <= p <= 1.0 for p in result.scores["tags"].values())
-    assert result.analysed == pytest.approx(8 * 187 * 256 / 16000, rel=1e-6)  # 8 patches, not 90 s
+    assert result.model_id == "mcbr-fusion-1"  # msd-musicnn and as-mn04 on one decode
+    assert result.embedding.shape == (712,) and np.isfinite(result.embedding).all()
+    assert len(result.scores["msd-musicnn"]) == 50 and len(result.scores["as-mn04"]) == 527
+    assert all(0.0 <= p <= 1.0 for head in result.scores.values() for p in head.values())
+    assert result.analysed == pytest.approx(8 * 95744 / 32000, rel=1e-6)  # 8 patches of 2.99 s, not 90 s
     assert result.duration == pytest.approx(90.0, abs=0.1)
     # a clip shorter than one patch still yields one (repeated) patch
     short = analyzer.analyze(make_audio("short.wav", seconds=0.5))
@@ -171,7 +171,9 @@ def test_the_window_plan_does_not_depend_on_the_format(toy, tmp_path: Path) -> N
 def test_the_same_audio_in_every_format_scores_alike(tmp_path: Path) -> None:
     from mcbr_core.analysis import Analyzer
 
-    analyzer = Analyzer(AnalysisSettings(device="cpu", max_patches=8, window_patches=2))  # 4 windows of 6 s
+    analyzer = Analyzer(
+        AnalysisSettings(model="msd-musicnn", device="cpu", max_patches=8, window_patches=2)
+    )  # 4 windows of 6 s
     results = {fmt: analyzer.analyze(path) for fmt, path in _medley_in_every_format(tmp_path, 30.0).items()}
     reference = results["wav"].scores["tags"]
     for fmt, result in results.items():

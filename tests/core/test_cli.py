@@ -163,12 +163,11 @@ def test_models_lists_tasks_and_defaults() -> None:
     for kind in ("genre", "mood"):
         (default,) = [name for name, r in rows.items() if kind in r["default_for"]]
         card = read_card(resolve_model(default))
-        # a kind's default is a head that measured better than msd-musicnn's tags, else msd-musicnn itself
-        assert default == "msd-musicnn" or (
-            kind in card["default_for"] and rows[default]["reads"] == "msd-musicnn"
-        )
-    assert rows["mcbr-genre"]["default_for"] == ["genre"]
-    assert "mcbr-genre-1-" in invoke("models") and "head on msd-musicnn's clip embedding" in invoke("models")
+        # a kind's default is a head on the default model (mcbr-fusion) that measured better than its tags
+        assert kind in card["default_for"] and rows[default]["reads"] == "mcbr-fusion"
+    assert rows["mcbr-genres"]["default_for"] == ["genre"] and rows["mcbr-moods"]["default_for"] == ["mood"]
+    listing = invoke("models")
+    assert "mcbr-genres-1-" in listing and "head on mcbr-fusion's clip embedding" in listing
 
 
 def test_datasets_lists_and_summarises(setup: tuple[Path, Path]) -> None:
@@ -216,5 +215,5 @@ def test_eval_maps_a_models_tags_to_the_dataset_labels(setup: tuple[Path, Path])
 @pytest.mark.shipped
 def test_eval_default_model_is_the_plugins_default_source(setup: tuple[Path, Path]) -> None:
     result = eval_six(setup, "default")
-    assert result["model"] == "mcbr-genre"
-    assert result["label_coverage"] == {"Pop": ["pop"]}  # the head's genres: classical, electronic, pop, rock
+    assert result["model"] == "mcbr-genres"
+    assert result["label_coverage"] == {"Jazz": ["jazz"], "Pop": ["pop"]}  # the head's 22 broad genres
