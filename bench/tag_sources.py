@@ -780,7 +780,7 @@ COLUMNS = (
 )  # fmt: skip
 #: (row label, kind, sources, late-fusion tagger, extra tag features)
 ROWS = (
-    ("(a) msd-musicnn embedding (today's default)", "head", ("msd-musicnn",), None, ()),
+    ("(a) msd-musicnn embedding (the former default)", "head", ("msd-musicnn",), None, ()),
     ("(a) as-mn04 embedding (10-s patches)", "head", ("as-mn04",), None, ()),
     ("(a) as-mn04 embedding on each 2.99-s patch (as mcbr-fusion runs it)", "head", ("mn04-patch",), None, ()),
     ("(a) jamendo-fcn embedding", "head", ("jamendo-fcn",), None, ()),

@@ -463,6 +463,14 @@ class TestReviewFixes(McbrHelper):
             and settings.tags.genre.source == "auto"
         )
 
+    def test_specific_no_turns_sub_genres_off_and_a_bad_threshold_is_one_line(self) -> None:
+        self.config["mcbr"]["genre"] = {"specific": False, "threshold": 0.4}
+        settings = self.load_settings()
+        assert settings.tags.genre.specific is None and settings.tags.genre.threshold == 0.4
+        self.config["mcbr"]["mood"] = {"threshold": "lots"}
+        with pytest.raises(UserError, match=r"mcbr.mood: threshold must be auto or a number"):
+            self.load_settings()
+
     def load_settings(self):
         from beetsplug.mcbr import settings
 

@@ -135,3 +135,50 @@ def test_user_values_are_what_the_plugin_did_not_write() -> None:
     assert user_values(["Rock"], ["Rock"]) == []
     assert decode_own(encode_own(["Rock", "Hip Hop"])) == ["Rock", "Hip Hop"]
     assert decode_own("") == [] and decode_own(None) is None
+
+
+def test_threshold_auto_uses_each_labels_own_threshold() -> None:
+    scored = scored_labels({"genres": {"rock": 0.6, "pop": 0.25, "jazz": 0.2}}, {"genres": dict.fromkeys(
+        ("rock", "pop", "jazz"), "genre")})  # fmt: skip
+    own = {"rock": 0.5, "pop": 0.2, "jazz": 0.5}  # pop passes its own 0.2; jazz misses its 0.5
+    auto = TagSettings(genre=KindSettings(threshold="auto", count=3))
+    assert choose(scored, "genre", auto, thresholds=own) == ["Rock", "Pop"]
+    # without a card's thresholds, auto falls back to 0.3; a number overrides every label's own
+    assert choose(scored, "genre", auto) == ["Rock"]
+    assert choose(scored, "genre", TagSettings(genre=KindSettings(threshold=0.1, count=3)), thresholds=own) == [
+        "Rock", "Pop", "Jazz"]  # fmt: skip
+    assert (
+        KindSettings().threshold_of("x", None) == 0.3
+        and KindSettings(threshold=0.7).threshold_of("x", own) == 0.7
+    )
+    with pytest.raises(ConfigError, match="auto or a number"):
+        KindSettings(threshold="high")
+    with pytest.raises(ConfigError, match="specific"):
+        KindSettings(specific=1.5)
+
+
+def test_subgenres_join_their_written_family() -> None:
+    from mcbr_core.tagging import Scored
+
+    heads = [Scored("genre", "rock", 0.8), Scored("genre", "electronic", 0.4), Scored("genre", "jazz", 0.1)]
+    # a tagger's own labels, spelled as taggers spell them: normalised onto the tree ("House music" -> house)
+    specific = [Scored("genre", "Heavy metal", 0.7), Scored("genre", "House music", 0.5),
+                Scored("genre", "Punk rock", 0.2), Scored("genre", "Drum and bass", 0.9)]  # fmt: skip
+    rules = GenreRules(branches=TREE, whitelist=frozenset())
+    settings = TagSettings(genre=KindSettings(threshold=0.3, count=4, specific=0.4), genres=rules)
+    # sub-genres follow their family, best first; punk rock is below `specific`; drum and bass's family
+    # (electronic) is written, jazz is not, so nothing joins jazz
+    assert choose(heads, "genre", settings, specific=specific) == [
+        "Rock",
+        "Heavy Metal",
+        "Electronic",
+        "Drum and Bass",
+    ]
+    assert choose(heads, "genre", settings) == ["Rock", "Electronic"]  # no tagger labels: families only
+    off = TagSettings(genre=KindSettings(threshold=0.3, count=4, specific=None), genres=rules)
+    assert choose(heads, "genre", off, specific=specific) == ["Rock", "Electronic"]
+    first = TagSettings(genre=KindSettings(threshold=0.3, count=2, specific=0.4),
+                        genres=GenreRules(branches=TREE, prefer_specific=True))  # fmt: skip
+    assert choose(heads, "genre", first, specific=specific) == ["Heavy Metal", "Rock"]
+    only_rock = [Scored("genre", "rock", 0.8)]
+    assert choose(only_rock, "genre", settings, specific=specific) == ["Rock", "Heavy Metal"]
