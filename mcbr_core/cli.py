@@ -201,6 +201,7 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
     """
     from mcbr_core.training import distributed
     from mcbr_core.training.datasets.builtin import load_dataset
+    from mcbr_core.training.launch import train
     from mcbr_core.training.loop import CVResult, TrainConfig
 
     kind, root = dataset
@@ -221,13 +222,9 @@ def train_cmd(dataset: tuple[str, Path], dataset_options: tuple[str, ...], confi
         if distributed.from_env().rank:  # another torchrun worker: worker 0 logs
             logging.getLogger("mcbr_core").setLevel(logging.WARNING)
         ds = load_dataset(kind, root, **options)
-        if ray_address:
-            from mcbr_core.training.ray_train import train_on_ray
-
-            result = train_on_ray(config, ds, address=ray_address, workers=ray_workers, resume=resume,
-                                  cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)  # fmt: skip
-        else:  # one process, or one of torchrun's (the environment says which)
-            result = distributed.run(config, ds, resume=resume)
+        # on a Ray cluster with --ray, else one process or one of torchrun's (the environment says which)
+        result = train(config, ds, resume=resume, ray_address=ray_address, ray_workers=ray_workers,
+                       cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)  # fmt: skip
     except McbrError as exc:
         raise _fail(exc) from None
     if not result.table:  # another worker of a distributed run: worker 0 reports

@@ -185,8 +185,8 @@ def train_command(plugin: McbrPlugin) -> ui.Subcommand:
 def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: list[str]) -> None:
     """Build the dataset and the config from options and ``mcbr.train``, then train."""
     from mcbr_core.training.datasets.builtin import load_dataset
-    from mcbr_core.training.loop import CVResult, TrainConfig, run
-    from mcbr_core.training.ray_train import train_on_ray
+    from mcbr_core.training.launch import train
+    from mcbr_core.training.loop import CVResult, TrainConfig
 
     conf = settings.load_train(plugin.config)
 
@@ -242,11 +242,9 @@ def run_training(plugin: McbrPlugin, lib: Library, opts: TrainOptions, args: lis
     loop_log = logging.getLogger("mcbr_core.training")
     loop_log.addHandler(handler)
     try:
-        if opts.ray:  # DDP workers on a Ray cluster (docs/training.md, "Distributed training")
-            result = train_on_ray(config, dataset, address=opts.ray, workers=opts.ray_workers, resume=opts.resume,
-                                  gpus_per_worker=opts.gpus_per_worker)  # fmt: skip
-        else:
-            result = run(config, dataset, resume=opts.resume)
+        # DDP workers on a Ray cluster with --ray, else this process alone (beet is no torchrun worker)
+        result = train(config, dataset, resume=opts.resume, ray_address=opts.ray, ray_workers=opts.ray_workers,
+                       gpus_per_worker=opts.gpus_per_worker, env={})  # fmt: skip
     finally:
         loop_log.removeHandler(handler)
     ui.print_(result.table)
