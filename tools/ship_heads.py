@@ -31,7 +31,6 @@ fitted on (the final fit uses every clip of the dataset).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import sys
@@ -40,6 +39,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tools.heads_common import argument_parser, licence_lines
 
 #: msd-musicnn tags that name one of the 4Q quadrant moods (no tag names Q2, "tense")
 MSD_TO_QUADRANT = {
@@ -236,22 +237,18 @@ def _write_markdown(
             "These are development figures: an artist-disjoint part of the dataset is held back and was not used."
         ),
         "",
-        "## Licences",
-        "",
-        f"- Weights: {card['licence']['weights']}.",
-        f"- Training data: {card['licence']['training_data']}.",
-        f"- Base model: {card['licence']['base_model']}.",
-        f"- Cite: {card['licence']['cite']}",
-        "",
+        *licence_lines(card["licence"]),
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data", type=Path, help="the shared data folder (holds 4q/ and emotify/)")
-    ap.add_argument("--out", type=Path, default=ROOT / "models")
-    ap.add_argument("--runs", type=Path, default=Path("runs/ship"))
+    ap = argument_parser(
+        __doc__,
+        "the shared data folder (holds 4q/ and emotify/)",
+        out=ROOT / "models",
+        runs=Path("runs/ship"),
+    )
     ap.add_argument("--only", choices=[h["name"] for h in HEADS], action="append")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument(

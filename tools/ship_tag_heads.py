@@ -26,7 +26,6 @@ It
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -43,6 +42,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np
 import tag_sources as bench
+
+from tools.heads_common import argument_parser, licence_lines
 
 FUSION = "mcbr-fusion"
 FUSION_ID = "mcbr-fusion-1"
@@ -414,22 +415,18 @@ def write_markdown(path: Path, card: dict[str, Any], spec: dict[str, Any]) -> No
         "Reproduce: `python tools/ship_tag_heads.py ../shared/data --out models/`. Development figures: an "
         "artist-disjoint part of each dataset is held back and was not used.",
         "",
-        "## Licences",
-        "",
-        f"- Weights: {card['licence']['weights']}.",
-        f"- Training data: {card['licence']['training_data']}.",
-        f"- Base model: {card['licence']['base_model']}.",
-        *[f"- Cite: {c}" for c in card["licence"]["cite"]],
-        "",
+        *licence_lines(card["licence"]),
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data", type=Path, help="the shared data folder (4q/, emotify/, mirex/, gtzan/)")
-    ap.add_argument("--out", type=Path, default=ROOT / "models")
-    ap.add_argument("--runs", type=Path, default=Path("runs/ship-tags"))
+    ap = argument_parser(
+        __doc__,
+        "the shared data folder (4q/, emotify/, mirex/, gtzan/)",
+        out=ROOT / "models",
+        runs=Path("runs/ship-tags"),
+    )
     ap.add_argument(
         "--poprock", default="zero:msd-musicnn", help="how 4Q's Pop/Rock clips become pop or rock"
     )
