@@ -19,20 +19,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
 from beets import context, plugins
-from beets.test.helper import ImportHelper, PluginMixin
 
 from beetsplug.mcbr import mpd_command
 from mcbr_core.players.mpd import IdleChannel, MpdSettings, Stopper
-from mcbr_core.plugins import Plugins, reset_plugins
-from mcbr_core.store.embeddings import EmbeddingStore
+from mcbr_core.plugins import reset_plugins
 from tests.audiogen import write_audio
-from tests.beetsplug.test_playlist_command import LIBRARY
-from tests.toymodel import ToyPlugin, make_toy_model
+from tests.beetsplug.helpers import LIBRARY, ToyHelper
 
 mpd = pytest.importorskip("mpd", reason="python-mpd2 is not installed")
 pytestmark = [
@@ -144,20 +141,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = ""
     raise AssertionError(f"timed out waiting for {what or condition}")
 
 
-class MpdHelper(PluginMixin, ImportHelper):
-    plugin: ClassVar[str] = "mcbr"
-    db_on_disk: ClassVar[bool] = True
-
+class MpdHelper(ToyHelper):
     @pytest.fixture(autouse=True)
-    def _library(
-        self, setup: None, mpd_server: MpdServer, capsys: pytest.CaptureFixture[str]
-    ) -> Iterator[None]:
+    def _library(self, setup: None, mpd_server: MpdServer) -> Iterator[None]:
         """The planted library, its files in MPD's music folder (one stray file outside it)."""
         self.server = mpd_server
-        self._capsys = capsys
-        self.config["mcbr"]["model"] = str(make_toy_model(self.temp_path / "toy.safetensors"))
-        self.config["mcbr"]["index"]["backend"] = "exact"
-        self.config["mcbr"]["workers"] = 0
         self.config["mpd"]["host"] = "127.0.0.1"
         self.config["mpd"]["port"] = mpd_server.port
         # beets' folder is MPD's: the URIs come from `directory`, and beets stores the paths
@@ -166,29 +154,15 @@ class MpdHelper(PluginMixin, ImportHelper):
         self.lib.directory = os.fsencode(str(mpd_server.music))
         context.set_music_dir(self.lib.directory)  # what opening a library with that directory does
         self.config["mcbr"]["dj"]["reconnect"] = 20.0
-        reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
-        vectors = {}
+        vectors = self.plant_library(lambda title: mpd_server.music / f"{title}.flac", lambda n: 60.0)
         with self.lib.transaction():
-            for n, (title, (khz, artist, genre, mood)) in enumerate(LIBRARY.items()):
-                item = self.add_item(
-                    title=title,
-                    artist=artist,
-                    album=f"{artist} album {n % 2}",
-                    genres=[genre],
-                    mood=mood,
-                    length=60.0,
-                    path=str(mpd_server.music / f"{title}.flac"),
-                )
-                vectors[item.id] = np.array([khz, 0.1], dtype=np.float32)
             stray_path = self.lib_path / "stray.flac"  # beets' folder, not MPD's
             stray_path.write_bytes(b"")
             stray = self.add_item(
                 title="stray", artist="Z", genres=["Jazz"], length=60.0, path=str(stray_path)
             )
             vectors[stray.id] = np.array([0.305, 0.1], dtype=np.float32)  # right beside low0
-        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
-            for item_id, vector in vectors.items():
-                store.put(item_id, vector, model_id="toy-1", feature_version="1")
+        self.store_vectors(vectors)
         with self.lib.transaction() as tx:
             stored = dict(tx.query("SELECT title, path FROM items"))
         assert stored["low0"] == b"low0.flac" and os.path.isabs(stored["stray"])  # as beets stores them
@@ -204,9 +178,7 @@ class MpdHelper(PluginMixin, ImportHelper):
         return next(p for p in plugins.find_plugins() if p.name == "mcbr")
 
     def output(self, *args: str) -> str:
-        self._capsys.readouterr()
-        self.run_command(*args)
-        return self._capsys.readouterr().out
+        return self.run_with_output(*args)
 
     def queue(self) -> list[str]:
         return [Path(s["file"]).stem for s in self.mpd.playlistinfo()]

@@ -10,68 +10,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
-from beets.test.helper import ImportHelper, PluginMixin
 from beets.ui import UserError
 
 from mcbr_core.playlist import m3u
-from mcbr_core.plugins import Plugins, reset_plugins
+from mcbr_core.plugins import Plugins
 from mcbr_core.store.embeddings import EmbeddingStore
 from tests.audiogen import tone, write_audio
-from tests.toymodel import ToyPlugin, make_toy_model
-
-#: title -> (centroid kHz, artist, genre, mood)
-LIBRARY: dict[str, tuple[float, str, str, str]] = {
-    **{f"low{i}": (0.30 + 0.02 * i, "ABC"[i // 2], "Jazz", "Sad") for i in range(6)},
-    **{f"high{i}": (2.50 + 0.04 * i, "DEF"[i // 2], "Rock", "Happy") for i in range(6)},
-    **{f"bridge{i}": (0.6 + 0.2 * i, f"Bridge {i}", "Fusion", "Calm") for i in range(9)},
-}
+from tests.beetsplug.helpers import LIBRARY, ToyHelper
 
 
-class PlaylistHelper(PluginMixin, ImportHelper):
-    plugin: ClassVar[str] = "mcbr"
-    db_on_disk: ClassVar[bool] = True
-
+class PlaylistHelper(ToyHelper):
     def setup_beets(self) -> None:
         super().setup_beets()
-        self.config["mcbr"]["model"] = str(make_toy_model(self.temp_path / "toy.safetensors"))
-        self.config["mcbr"]["index"]["backend"] = "exact"
-        self.config["mcbr"]["workers"] = 0  # in-process: the toy model is registered in this process only
-        reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
-        vectors = {}
-        with self.lib.transaction():  # one commit, not one per item
-            for n, (title, (khz, artist, genre, mood)) in enumerate(LIBRARY.items()):
-                path = self.lib_path / f"{title}.mp3"
-                path.write_bytes(b"")
-                item = self.add_item(
-                    title=title,
-                    artist=artist,
-                    album=f"{artist} album {n % 2}",
-                    genres=[genre],
-                    mood=mood,
-                    length=180.0 + 10 * n,
-                    path=str(path),
-                )
-                vectors[item.id] = np.array([khz, 0.1], dtype=np.float32)
-        with EmbeddingStore(self.temp_path / "library.mcbr.db") as store:
-            for item_id, vector in vectors.items():
-                store.put(item_id, vector, model_id="toy-1", feature_version="1")
 
-    def teardown_beets(self) -> None:
-        reset_plugins(None)
-        super().teardown_beets()
+        def empty_file(title: str) -> Path:
+            path = self.lib_path / f"{title}.mp3"
+            path.write_bytes(b"")
+            return path
 
-    @pytest.fixture(autouse=True)
-    def _capture(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
+        self.store_vectors(self.plant_library(empty_file, lambda n: 180.0 + 10 * n))
 
     def output(self, *args: str) -> str:
-        self._capsys.readouterr()
-        self.run_command("mcbr-playlist", *args)
-        return self._capsys.readouterr().out
+        return self.run_with_output("mcbr-playlist", *args)
 
     def titles(self, *args: str) -> list[str]:
         """Titles listed by the command (open caps unless the test sets them)."""

@@ -4,47 +4,25 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import ClassVar
 
 import mediafile
 import mutagen
 import pytest
-from beets.test.helper import ImportHelper, PluginMixin
 from beets.ui import UserError
 
 from beetsplug.mcbr.settings import DEFAULTS
-from mcbr_core.plugins import Plugins, reset_plugins
+from mcbr_core.plugins import reset_plugins
 from tests.audiogen import tone, write_audio
-from tests.toymodel import ToyPlugin, make_toy_head, make_toy_model
+from tests.beetsplug.helpers import ToyHelper
+from tests.toymodel import make_toy_head
 
 HIGH, LOW = 2500.0, 300.0  # toy model: centroid above 1.6 kHz -> Rock/Happy, below -> Jazz/Sad
 
 
-class McbrHelper(PluginMixin, ImportHelper):
-    plugin: ClassVar[str] = "mcbr"
-    db_on_disk: ClassVar[bool] = True
-
+class McbrHelper(ToyHelper):
     def setup_beets(self) -> None:
         super().setup_beets()
-        self.config["mcbr"]["model"] = str(make_toy_model(self.temp_path / "toy.safetensors"))
-        self.config["mcbr"]["index"]["backend"] = "exact"
-        self.config["mcbr"]["workers"] = 0  # in-process: the toy model is registered in this process only
         self.config["import"]["quiet"] = True
-        reset_plugins(Plugins((ToyPlugin(),), entry_points=False))
-
-    def teardown_beets(self) -> None:
-        reset_plugins(None)
-        super().teardown_beets()
-
-    @pytest.fixture(autouse=True)
-    def _capture(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
-
-    def run_with_output(self, *args: str) -> str:
-        """Run a beets command and return what it printed (the wheel lacks beets' `io` fixture)."""
-        self._capsys.readouterr()
-        self.run_command(*args)
-        return self._capsys.readouterr().out
 
     def make_track(
         self, name: str, *, freq: float, fmt: str = "mp3", seconds: float = 3.0, **tags: object
