@@ -15,9 +15,14 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcbr_core.settings import AnalysisSettings, PoolSettings, RaySettings
+
+if TYPE_CHECKING:
+    from mcbr_core.ray_pool import RayAnalysisPool
+    from mcbr_core.store.catalogue import Catalogue
+    from mcbr_core.workers import AnalysisPool
 
 log = logging.getLogger(__name__)
 
@@ -84,57 +89,24 @@ def analyze_folder(
     """
     from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import resolve_model
-    from mcbr_core.plugins import get_plugins
     from mcbr_core.store.catalogue import Catalogue
-    from mcbr_core.store.mtime import same_mtime
-    from mcbr_core.workers import AnalysisFailed, AnalysisPool
+    from mcbr_core.workers import AnalysisPool
 
     t0 = time.perf_counter()
     card = read_card(resolve_model(settings.model, base_dir=base_dir))
     model_id, feature_version = str(card["id"]), str(card["features"]["version"])
-    suffixes = set(AUDIO_SUFFIXES)
-    registry = get_plugins().registry("decoder")
-    for name in registry.names():
-        suffixes |= set(getattr(registry.get(name), "extensions", ()))
-    files = audio_files(folder, recursive=recursive, suffixes=frozenset(suffixes))
+    files = audio_files(folder, recursive=recursive, suffixes=_decodable_suffixes())
     with Catalogue(out, create=True) as cat:
-        known = {} if force else cat.mtimes(model_id, feature_version)
-        todo: list[tuple[bytes, Path, float]] = []
-        for path in files:
-            key = os.fsencode(path)
-            try:
-                mtime = path.stat().st_mtime
-            except OSError:
-                continue  # gone since the walk
-            if not same_mtime(known.get(key), mtime):
-                todo.append((key, path, mtime))
+        todo = _changed(files, {} if force else cat.mtimes(model_id, feature_version))
         skipped = len(files) - len(todo)
         log.info("%d files under %s: %d to analyse, %d up to date", len(files), folder, len(todo), skipped)
-        mtimes = {key: mtime for key, _, mtime in todo}
         if ray is not None and ray.address:
             from mcbr_core.ray_pool import RayAnalysisPool
 
             workers: AnalysisPool | RayAnalysisPool = RayAnalysisPool(settings, pool, ray, base_dir=base_dir)
         else:
             workers = AnalysisPool(settings, pool, base_dir=base_dir)
-        analysed, failed = 0, []
-        buffer: list[tuple[bytes, float, object]] = []
-        last = time.monotonic()
-        try:
-            with workers:
-                for n, (key, result) in enumerate(workers.analyze((k, p) for k, p, _ in todo), 1):
-                    if isinstance(result, AnalysisFailed):
-                        failed.append((os.fsdecode(key), str(result)))
-                        log.warning("%s: %s", os.fsdecode(key), result)
-                    else:
-                        buffer.append((key, mtimes[key], result))
-                    if len(buffer) >= commit_every or (buffer and time.monotonic() - last > 5.0):
-                        analysed += cat.put_many(buffer)
-                        buffer, last = [], time.monotonic()
-                    if progress is not None:
-                        progress(n, len(todo))
-        finally:  # Ctrl-C or an error: what finished is kept, in whole rows
-            analysed += cat.put_many(buffer)
+        analysed, failed = _analyse_into(cat, workers, todo, commit_every=commit_every, progress=progress)
     return FolderResult(analysed, skipped, failed, time.perf_counter() - t0)
 
 
@@ -194,3 +166,64 @@ class AdoptingPool:
             )
         yield from adopted.items()
         yield from self.inner.analyze((key, path) for key, path in jobs if key not in adopted)
+
+
+def _decodable_suffixes() -> frozenset[str]:
+    """The audio suffixes, with those the registered decoders add."""
+    from mcbr_core.plugins import get_plugins
+
+    suffixes = set(AUDIO_SUFFIXES)
+    registry = get_plugins().registry("decoder")
+    for name in registry.names():
+        suffixes |= set(getattr(registry.get(name), "extensions", ()))
+    return frozenset(suffixes)
+
+
+def _changed(files: list[Path], known: dict[bytes, float]) -> list[tuple[bytes, Path, float]]:
+    """``(key, path, mtime)`` of the files whose mtime is not the one ``known`` records."""
+    from mcbr_core.store.mtime import same_mtime
+
+    todo: list[tuple[bytes, Path, float]] = []
+    for path in files:
+        key = os.fsencode(path)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            continue  # gone since the walk
+        if not same_mtime(known.get(key), mtime):
+            todo.append((key, path, mtime))
+    return todo
+
+
+def _analyse_into(
+    cat: Catalogue,
+    workers: AnalysisPool | RayAnalysisPool,
+    todo: list[tuple[bytes, Path, float]],
+    *,
+    commit_every: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, list[tuple[str, str]]]:
+    """Analyse ``todo`` on ``workers`` into ``cat``, committing every ``commit_every`` rows (or
+    5 s); the rows written and the ``(path, error)`` of each failure."""
+    from mcbr_core.workers import AnalysisFailed
+
+    mtimes = {key: mtime for key, _, mtime in todo}
+    analysed, failed = 0, []
+    buffer: list[tuple[bytes, float, object]] = []
+    last = time.monotonic()
+    try:
+        with workers:
+            for n, (key, result) in enumerate(workers.analyze((k, p) for k, p, _ in todo), 1):
+                if isinstance(result, AnalysisFailed):
+                    failed.append((os.fsdecode(key), str(result)))
+                    log.warning("%s: %s", os.fsdecode(key), result)
+                else:
+                    buffer.append((key, mtimes[key], result))
+                if len(buffer) >= commit_every or (buffer and time.monotonic() - last > 5.0):
+                    analysed += cat.put_many(buffer)
+                    buffer, last = [], time.monotonic()
+                if progress is not None:
+                    progress(n, len(todo))
+    finally:  # Ctrl-C or an error: what finished is kept, in whole rows
+        analysed += cat.put_many(buffer)
+    return analysed, failed

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from beets.library import Item, Library
 
     from beetsplug.mcbr import McbrPlugin
+    from beetsplug.mcbr.playlist_items import KnownItems
     from mcbr_core.playlist.mixes import MixFile, MixSpec
     from mcbr_core.playlist.settings import PlaylistSettings
 
@@ -167,11 +168,6 @@ def write_mixes(
     """
     from beetsplug.mcbr.playlist_command import generate, load_settings
     from beetsplug.mcbr.playlist_items import KnownItems
-    from beetsplug.mcbr.playlist_output import file_name
-    from mcbr_core.config_keys import check_keys
-    from mcbr_core.playlist import m3u
-    from mcbr_core.playlist.generate import get_strategy
-    from mcbr_core.playlist.mixes import MixFile, compare
 
     mixes = plugin_settings.load_mixes(plugin.config)
     specs = _select(mixes.mixes, names)
@@ -190,13 +186,7 @@ def write_mixes(
     out: list[MixFile] = []
     matched: set[str] = set()
     for spec in specs:
-        where = f"mcbr.mixes[{mixes.mixes.index(spec)}]"
-        try:
-            strategy = get_strategy(spec.mode, engine.plugins)
-        except McbrError as exc:
-            raise McbrError(f"{where}.mode: {exc}") from None
-        options = {**settings.modes.get(strategy.name, {}), **spec.options}
-        check_keys(options, strategy.defaults, where=f"{where}.options")
+        strategy, options = _strategy(spec, f"mcbr.mixes[{mixes.mixes.index(spec)}]", engine, settings)
         constraints = _constraints(settings, spec)
         restrict = spec.restrict if spec.restrict is not None else settings.restrict
         extension = spec.extension or settings.extension
@@ -230,27 +220,60 @@ def write_mixes(
                 continue
             for playlist in playlists:
                 title = name if len(playlists) == 1 else f"{name} - {playlist.name}"
-                path = Path(mixes.folder) / f"{file_name(title)}.{extension}"
-                tracks = known.tracks(playlist.item_ids)
-                entries = [m3u.entry(tracks[i]) for i in playlist.item_ids if i in tracks]
-                style = {
-                    "name": title,
-                    "extended": settings.extended,
-                    "relative": True,
-                    "forward_slash": settings.forward_slash,
-                }
-                status, was = compare(path, m3u.render(entries, folder=path.parent, **style))
-                if status != "unchanged" and not pretend:
-                    try:
-                        m3u.write(path, entries, **style)
-                    except OSError as exc:
-                        raise ui.UserError(f"mcbr: cannot write {path}: {exc.strerror or exc}") from None
-                seconds = sum(tracks[i].duration for i in playlist.item_ids if i in tracks)
-                out.append(MixFile(title, path, status, len(entries), seconds, was))
+                out.append(_write_file(title, playlist, known, settings, mixes.folder, extension, pretend))
     unmatched = wanted - matched - {s.name.strip().lower() for s in specs}
     if unmatched:
         plugin.log.warning("no mix is called {!r}", min(unmatched))
     return out
+
+
+def _strategy(
+    spec: MixSpec, where: str, engine: Any, settings: PlaylistSettings
+) -> tuple[Any, dict[str, Any]]:
+    """The mix's strategy and its options (``mcbr.playlist``'s for the mode, then the mix's own), checked."""
+    from mcbr_core.config_keys import check_keys
+    from mcbr_core.playlist.generate import get_strategy
+
+    try:
+        strategy = get_strategy(spec.mode, engine.plugins)
+    except McbrError as exc:
+        raise McbrError(f"{where}.mode: {exc}") from None
+    options = {**settings.modes.get(strategy.name, {}), **spec.options}
+    check_keys(options, strategy.defaults, where=f"{where}.options")
+    return strategy, options
+
+
+def _write_file(
+    title: str,
+    playlist: Any,
+    known: KnownItems,
+    settings: PlaylistSettings,
+    folder: Path,
+    extension: str,
+    pretend: bool,
+) -> MixFile:
+    """Write one playlist of a mix to ``folder/TITLE.EXTENSION`` unless it is unchanged (or ``pretend``)."""
+    from beetsplug.mcbr.playlist_output import file_name
+    from mcbr_core.playlist import m3u
+    from mcbr_core.playlist.mixes import MixFile, compare
+
+    path = Path(folder) / f"{file_name(title)}.{extension}"
+    tracks = known.tracks(playlist.item_ids)
+    entries = [m3u.entry(tracks[i]) for i in playlist.item_ids if i in tracks]
+    style = {
+        "name": title,
+        "extended": settings.extended,
+        "relative": True,
+        "forward_slash": settings.forward_slash,
+    }
+    status, was = compare(path, m3u.render(entries, folder=path.parent, **style))
+    if status != "unchanged" and not pretend:
+        try:
+            m3u.write(path, entries, **style)
+        except OSError as exc:
+            raise ui.UserError(f"mcbr: cannot write {path}: {exc.strerror or exc}") from None
+    seconds = sum(tracks[i].duration for i in playlist.item_ids if i in tracks)
+    return MixFile(title, path, status, len(entries), seconds, was)
 
 
 def _constraints(settings: PlaylistSettings, spec: MixSpec) -> Any:

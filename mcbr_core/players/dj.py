@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from mcbr_core.errors import ConfigError
-from mcbr_core.playlist.base import Constraints
+from mcbr_core.playlist.base import Constraints, Track
 from mcbr_core.playlist.constraints import Selection, Transitions
 from mcbr_core.playlist.space import Space, distances, prepare
 from mcbr_core.playlist.strategies import RadioOptions
@@ -210,45 +210,25 @@ def choose(
     if centre is None:
         return []
     skip = {int(i) for i in banned} | {int(i) for i in recent}
-    pool_ids = space.nearest(centre, radio.pool, exclude=skip).tolist()
-    got, vecs = space.vectors(space.candidate_ids(pool_ids))
-    by_id = space.tracks(got.tolist())
-    keep = [k for k, i in enumerate(got.tolist()) if i in by_id]
-    ids = [int(got[k]) for k in keep]
-    if not ids:
+    pool = _pool(space, centre, radio.pool, skip)
+    if pool is None:
         return []
-    vecs = vecs[keep]  # (m, D)
-    tracks = [by_id[i] for i in ids]
+    ids, vecs, tracks = pool
     to_centre = distances(vecs, centre)  # (m,)
     transitions = Transitions(vecs, tracks, constraints)
     known = space.tracks([int(i) for i in recent])
     history = [known[int(i)] for i in recent if int(i) in known]
-    prev_id = int(recent[-1]) if recent else int(seeds[0])
-    prev_got, prev_vec = space.vectors([prev_id])
-    prev_track = space.track(prev_id)
-    prev = (prev_vec[0], prev_track) if len(prev_got) else (centre, None)
+    prev = _previous(space, int(recent[-1]) if recent else int(seeds[0]), centre)
     window = constraints.count or DEFAULT_WINDOW
     position = {i: k for k, i in enumerate(ids)}
     picks: list[int] = []
-    levels = [
-        constraints,
-        replace(constraints, max_per_artist=0, max_per_album=0),
-        replace(constraints, max_per_artist=0, max_per_album=0, no_artist_repeat=False),
-    ]
+    levels = _relaxations(constraints)
     taken = np.zeros(len(ids), dtype=bool)
     for level, c in enumerate(levels):
         while len(picks) < n:
-            sel = Selection(replace(c, count=None, duration=None))
-            for track in (history + [tracks[position[p]] for p in picks])[-window:]:
-                sel.add(track)
+            played = (history + [tracks[position[p]] for p in picks])[-window:]
             cost = radio.seed_weight * to_centre + radio.previous_weight * transitions.from_point(*prev)
-            pick = None
-            for k in np.argsort(np.where(taken, np.inf, cost), kind="stable").tolist():
-                if taken[k]:
-                    break
-                if sel.fits(tracks[k]):
-                    pick = k
-                    break
+            pick = _first_fit(replace(c, count=None, duration=None), played, cost, taken, tracks)
             if pick is None:
                 break
             taken[pick] = True
@@ -259,6 +239,52 @@ def choose(
         if level + 1 < len(levels):
             log.debug("dj: the caps leave no track near the seeds; relaxing them")
     return picks
+
+
+def _relaxations(constraints: Constraints) -> list[Constraints]:
+    """The caps, then without the per-artist and per-album caps, then without the artist-repeat rule."""
+    return [
+        constraints,
+        replace(constraints, max_per_artist=0, max_per_album=0),
+        replace(constraints, max_per_artist=0, max_per_album=0, no_artist_repeat=False),
+    ]
+
+
+def _pool(
+    space: Space, centre: np.ndarray, size: int, skip: set[int]
+) -> tuple[list[int], np.ndarray, list[Track]] | None:
+    """The ``size`` candidates nearest ``centre`` (not in ``skip``) that have a vector and a
+    track: their ids, vectors ``(m, D)`` and tracks; ``None`` when there are none."""
+    pool_ids = space.nearest(centre, size, exclude=skip).tolist()
+    got, vecs = space.vectors(space.candidate_ids(pool_ids))
+    by_id = space.tracks(got.tolist())
+    keep = [k for k, i in enumerate(got.tolist()) if i in by_id]
+    ids = [int(got[k]) for k in keep]
+    if not ids:
+        return None
+    return ids, vecs[keep], [by_id[i] for i in ids]  # vecs[keep]: (m, D)
+
+
+def _previous(space: Space, prev_id: int, centre: np.ndarray) -> tuple[np.ndarray, Track | None]:
+    """Where the first pick's transition starts: the item's vector and track, else the centre."""
+    prev_got, prev_vec = space.vectors([prev_id])
+    prev_track = space.track(prev_id)
+    return (prev_vec[0], prev_track) if len(prev_got) else (centre, None)
+
+
+def _first_fit(
+    constraints: Constraints, played: list[Track], cost: np.ndarray, taken: np.ndarray, tracks: list[Track]
+) -> int | None:
+    """The cheapest candidate not yet ``taken`` that the caps allow after ``played``."""
+    sel = Selection(constraints)
+    for track in played:
+        sel.add(track)
+    for k in np.argsort(np.where(taken, np.inf, cost), kind="stable").tolist():
+        if taken[k]:
+            break
+        if sel.fits(tracks[k]):
+            return k
+    return None
 
 
 @dataclass

@@ -382,53 +382,65 @@ def tour(
     if n == 0:
         return []
     artists = _artist_codes(tracks)
-    left = Counter(artists.tolist())
-    remaining = np.ones(n, dtype=bool)
     previous_artist: int | None = None
     if after is not None and after.artist_key:
         previous_artist = next(
             (int(a) for a, t in zip(artists, tracks, strict=True) if t.artist_key == after.artist_key), None
         )
-
-    counts = _Counts(left)
-
-    def leaders() -> tuple[int, int, int]:
-        return counts.leaders()
-
-    def feasible(i: int, lead: tuple[int, int, int]) -> bool:
-        if not no_artist_repeat:
-            return True
-        a = int(artists[i])
-        if previous_artist is not None and a == previous_artist and a >= 0:
-            return False
-        m = int(remaining.sum()) - 1  # tracks left after this one
-        if m <= 0 or a < 0:
-            return m <= 0 or lead[1] <= (m + 1) // 2
-        top_artist, top, second = lead
-        rest_top = max(top - 1, second) if a == top_artist else top
-        # the others must fit apart, and this artist must not need the next slot
-        return rest_top <= (m + 1) // 2 and left[a] - 1 <= m // 2
-
+    state = _Spacing(artists, previous_artist, no_artist_repeat)
+    remaining = state.remaining
     order: list[int] = []
     costs = first_costs if first_costs is not None else None
     while remaining.any():
-        lead = leaders()
+        lead = state.counts.leaders()
         if costs is None:  # no start costs: open with track 0 (the strategy's best) if it can
             ranked = np.flatnonzero(remaining)
         else:
             masked = np.where(remaining, costs, np.inf)
             best = int(np.argmin(masked))
-            ranked = np.array([best]) if feasible(best, lead) else np.argsort(masked, kind="stable")
-        pick = next((int(i) for i in ranked if remaining[i] and feasible(int(i), lead)), int(ranked[0]))
+            ranked = np.array([best]) if state.feasible(best, lead) else np.argsort(masked, kind="stable")
+        pick = next((int(i) for i in ranked if remaining[i] and state.feasible(int(i), lead)), int(ranked[0]))
         order.append(pick)
-        remaining[pick] = False
-        left[int(artists[pick])] -= 1
-        counts.decrement(int(artists[pick]))
-        previous_artist = int(artists[pick])
+        state.take(pick)
         costs = cost_row(pick)
     if two_opt and matrix is not None and n > 3:
         order = _two_opt(order, matrix, artists, no_artist_repeat=no_artist_repeat)
     return order
+
+
+class _Spacing:
+    """What the greedy tour still has to place, and whether a pick keeps artists apart."""
+
+    def __init__(self, artists: np.ndarray, previous_artist: int | None, no_artist_repeat: bool) -> None:
+        self.artists = artists
+        self.left = Counter(artists.tolist())
+        self.remaining = np.ones(len(artists), dtype=bool)
+        self.previous_artist = previous_artist
+        self.no_artist_repeat = no_artist_repeat
+        self.counts = _Counts(self.left)
+
+    def feasible(self, i: int, lead: tuple[int, int, int]) -> bool:
+        """Whether track ``i`` next still leaves an order without repeats (``lead``: the counts' leaders)."""
+        if not self.no_artist_repeat:
+            return True
+        a = int(self.artists[i])
+        if self.previous_artist is not None and a == self.previous_artist and a >= 0:
+            return False
+        m = int(self.remaining.sum()) - 1  # tracks left after this one
+        if m <= 0 or a < 0:
+            return m <= 0 or lead[1] <= (m + 1) // 2
+        top_artist, top, second = lead
+        rest_top = max(top - 1, second) if a == top_artist else top
+        # the others must fit apart, and this artist must not need the next slot
+        return rest_top <= (m + 1) // 2 and self.left[a] - 1 <= m // 2
+
+    def take(self, pick: int) -> None:
+        """Track ``pick`` is placed next."""
+        a = int(self.artists[pick])
+        self.remaining[pick] = False
+        self.left[a] -= 1
+        self.counts.decrement(a)
+        self.previous_artist = a
 
 
 class _Counts:

@@ -94,47 +94,64 @@ def kmeans(
         labels = _sq_distances(x, centres).argmin(axis=1)
         return _renumber(labels, centres, k)
     xx = (x**2).sum(axis=1)  # (N,)
-    rows = np.arange(len(x))
     threshold = tol * float(x.var(axis=0).mean())
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for _ in range(max(1, restarts)):
-        centres = _plus_plus(x, k, rng, xx)
-        labels = np.full(len(x), -1, dtype=np.int64)
-        for _ in range(iterations):
-            d = _sq_distances(x, centres, xx)  # (N, k)
-            new = d.argmin(axis=1)
-            if np.array_equal(new, labels):
-                break
-            labels = new
-            counts = np.bincount(labels, minlength=k)  # (k,)
-            served = d[rows, labels]  # (N,)
-            for j in np.flatnonzero(
-                counts == 0
-            ):  # an empty cluster takes the point worst served by its centre
-                served[counts[labels] <= 1] = -1.0  # never empty another cluster
-                far = int(served.argmax())
-                if served[far] < 0:
-                    break
-                counts[labels[far]] -= 1
-                labels[far] = j
-                counts[j] = 1
-                served[far] = -1.0
-            onehot = np.zeros((k, len(x)), dtype=np.float32)
-            onehot[labels, rows] = 1.0
-            sums = onehot @ x  # (k, D)
-            moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
-            if spherical:
-                moved = unit(moved)
-            shift = float(((moved - centres) ** 2).sum())
-            centres = moved.astype(np.float32)
-            if shift <= threshold:
-                break
-        inertia = float(_sq_distances(x, centres, xx)[rows, labels].sum())
+        labels, centres = _lloyd(x, _plus_plus(x, k, rng, xx), xx, spherical, iterations, threshold)
+        inertia = float(_sq_distances(x, centres, xx)[np.arange(len(x)), labels].sum())
         if best is None or inertia < best[0] - 1e-12:
             best = (inertia, labels.copy(), centres.copy())
     assert best is not None
     _, labels, centres = best
     return _renumber(labels, centres, k)
+
+
+def _lloyd(
+    x: np.ndarray, centres: np.ndarray, xx: np.ndarray, spherical: bool, iterations: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One start: Lloyd steps from ``centres`` until the labels settle, the centres move less
+    than ``threshold``, or ``iterations`` run out; the labels (N,) and centres (k, D)."""
+    k = len(centres)
+    rows = np.arange(len(x))
+    labels = np.full(len(x), -1, dtype=np.int64)
+    for _ in range(iterations):
+        d = _sq_distances(x, centres, xx)  # (N, k)
+        new = d.argmin(axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        counts = np.bincount(labels, minlength=k)  # (k,)
+        _fill_empty(labels, counts, d[rows, labels])
+        moved = _means(x, labels, counts, centres)
+        if spherical:
+            moved = unit(moved)
+        shift = float(((moved - centres) ** 2).sum())
+        centres = moved.astype(np.float32)
+        if shift <= threshold:
+            break
+    return labels, centres
+
+
+def _fill_empty(labels: np.ndarray, counts: np.ndarray, served: np.ndarray) -> None:
+    """Give each empty cluster the point worst served by its centre (``served``: each point's
+    squared distance to it), never emptying another; ``labels`` and ``counts`` change in place."""
+    for j in np.flatnonzero(counts == 0):
+        served[counts[labels] <= 1] = -1.0  # never empty another cluster
+        far = int(served.argmax())
+        if served[far] < 0:
+            break
+        counts[labels[far]] -= 1
+        labels[far] = j
+        counts[j] = 1
+        served[far] = -1.0
+
+
+def _means(x: np.ndarray, labels: np.ndarray, counts: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each cluster's mean (k, D); an empty cluster keeps its centre."""
+    onehot = np.zeros((len(centres), len(x)), dtype=np.float32)
+    onehot[labels, np.arange(len(x))] = 1.0
+    sums = onehot @ x  # (k, D)
+    return np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
 
 
 def _renumber(labels: np.ndarray, centres: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

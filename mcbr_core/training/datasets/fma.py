@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,53 @@ def _skip_ids(skip: Any) -> set[int]:
     return {int(v) for v in skip}
 
 
+#: ``cell(row, group, name)``: a row's value in the official ``(group, name)`` column ("" if absent).
+Cell = Callable[[list[str], str, str], str]
+
+
+def _metadata(root: Path) -> tuple[Path, list[list[str]], Cell]:
+    """``tracks.csv``, its rows and a reader of their cells, the official columns checked."""
+    tracks = _find(root, "tracks.csv")
+    if tracks is None:
+        raise DatasetError(f"fma: no tracks.csv in {root} or {root / 'fma_metadata'}")
+    columns, rows = read_tracks(tracks)
+    index = {col: i for i, col in enumerate(columns)}
+    missing = [f"{g}.{c}" for g, c in REQUIRED if (g, c) not in index]
+    if missing:
+        raise DatasetError(f"{tracks}: missing official column(s) {', '.join(missing)}")
+
+    def cell(row: list[str], group: str, name: str) -> str:
+        i = index.get((group, name))
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    return tracks, rows, cell
+
+
+def _clip(name: str, path: Path, row: list[str], cell: Cell, titles: dict[int, str]) -> Clip:
+    """One track's clip: its top genre (``genre``), all its genres (``genres``), artist and split."""
+    labels: dict[str, tuple[str, ...]] = {}
+    if top := cell(row, "track", "genre_top"):
+        labels["genre"] = (top,)
+    genres = [titles.get(g, str(g)) for g in _ids(cell(row, "track", "genres_all"))]
+    if genres:
+        labels["genres"] = tuple(genres)
+    artist = cell(row, "artist", "id") or cell(row, "artist", "name") or None
+    return Clip(
+        id=name,
+        path=path,
+        artist=artist,
+        labels=labels,
+        split=canonical_split(cell(row, "set", "split") or None),
+        extra={
+            "artist_name": cell(row, "artist", "name"),
+            "title": cell(row, "track", "title"),
+            "album": cell(row, "album", "title"),
+            "subset": cell(row, "set", "subset"),
+            "genres": [titles.get(g, str(g)) for g in _ids(cell(row, "track", "genres"))],
+        },
+    )
+
+
 def load_fma(
     root: Path,
     *,
@@ -184,23 +232,11 @@ def load_fma(
     root = Path(root)
     if subset not in (*SUBSETS, "full"):
         raise DatasetError(f"fma: subset must be one of small, medium, large, full; got {subset!r}")
-    tracks = _find(root, "tracks.csv")
-    if tracks is None:
-        raise DatasetError(f"fma: no tracks.csv in {root} or {root / 'fma_metadata'}")
-    columns, rows = read_tracks(tracks)
-    index = {col: i for i, col in enumerate(columns)}
-    missing = [f"{g}.{c}" for g, c in REQUIRED if (g, c) not in index]
-    if missing:
-        raise DatasetError(f"{tracks}: missing official column(s) {', '.join(missing)}")
+    tracks, rows, cell = _metadata(root)
     titles = _genre_titles(_find(root, "genres.csv") or tracks.with_name("genres.csv"))
     audio_dir = _audio_dir(root, subset, audio)
     skip_ids = _skip_ids(skip) | (set(KNOWN_BAD) if skip_known_bad else set())
     max_rank = SUBSETS.index(subset) if subset in SUBSETS else len(SUBSETS)
-
-    def cell(row: list[str], group: str, name: str) -> str:
-        i = index.get((group, name))
-        return row[i].strip() if i is not None and i < len(row) else ""
-
     clips: list[Clip] = []
     skipped: list[tuple[str, str]] = []
     for row in rows:
@@ -221,29 +257,7 @@ def load_fma(
         if not path.is_file():
             skipped.append((name, f"no audio file {path}"))
             continue
-        labels: dict[str, tuple[str, ...]] = {}
-        if top := cell(row, "track", "genre_top"):
-            labels["genre"] = (top,)
-        genres = [titles.get(g, str(g)) for g in _ids(cell(row, "track", "genres_all"))]
-        if genres:
-            labels["genres"] = tuple(genres)
-        artist = cell(row, "artist", "id") or cell(row, "artist", "name") or None
-        clips.append(
-            Clip(
-                id=name,
-                path=path,
-                artist=artist,
-                labels=labels,
-                split=canonical_split(cell(row, "set", "split") or None),
-                extra={
-                    "artist_name": cell(row, "artist", "name"),
-                    "title": cell(row, "track", "title"),
-                    "album": cell(row, "album", "title"),
-                    "subset": cell(row, "set", "subset"),
-                    "genres": [titles.get(g, str(g)) for g in _ids(cell(row, "track", "genres"))],
-                },
-            )
-        )
+        clips.append(_clip(name, path, row, cell, titles))
     return finalize(
         "fma",
         root,

@@ -71,6 +71,32 @@ def _artists(path: str | Path | None) -> dict[str, str]:
     return out
 
 
+def _excerpts(folder: Path) -> dict[str, Path]:
+    """A genre folder's excerpts (``genre.NNNNN``) by stem, each in its preferred audio format."""
+    rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        m = _STEM.match(path.stem)
+        if not (m and path.suffix.lower() in rank and m["genre"].lower() == folder.name.lower()):
+            continue
+        best = found.get(path.stem)
+        if best is None or rank[path.suffix.lower()] < rank[best.suffix.lower()]:
+            found[path.stem] = path
+    return found
+
+
+def _with_folds(clips: list[Clip], folds: int, seed: int) -> list[Clip]:
+    """The clips in ``folds`` artist-grouped, genre-stratified folds (unchanged with too few groups)."""
+    groups = [group_key(c.artist, c.id) for c in clips]
+    if len(set(groups)) < folds:
+        return clips
+    labels = sorted({c.labels["genre"][0] for c in clips})
+    onehot = np.zeros((len(clips), len(labels)))
+    onehot[np.arange(len(clips)), [labels.index(c.labels["genre"][0]) for c in clips]] = 1.0
+    assigned = grouped_folds(groups, onehot, folds, seed=seed)
+    return [Clip(c.id, c.path, c.artist, c.labels, c.split, int(f), c.extra) for c, f in zip(clips, assigned)]
+
+
 def load_gtzan(
     root: Path,
     *,
@@ -100,17 +126,8 @@ def load_gtzan(
     artist_of = _artists(artists)
     clips: list[Clip] = []
     skipped: list[tuple[str, str]] = []
-    rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
     for folder in sorted(p for p in genres_dir.iterdir() if p.is_dir()):
-        found: dict[str, Path] = {}
-        for path in sorted(folder.iterdir()):
-            m = _STEM.match(path.stem)
-            if not (m and path.suffix.lower() in rank and m["genre"].lower() == folder.name.lower()):
-                continue
-            best = found.get(path.stem)
-            if best is None or rank[path.suffix.lower()] < rank[best.suffix.lower()]:
-                found[path.stem] = path
-        for stem, path in sorted(found.items()):
+        for stem, path in sorted(_excerpts(folder).items()):
             key = stem.lower()
             if key in GTZAN_UNREADABLE:
                 skipped.append((stem, "unreadable in the original GTZAN archive"))
@@ -130,16 +147,7 @@ def load_gtzan(
                 )
             )
     if folds:
-        groups = [group_key(c.artist, c.id) for c in clips]
-        if len(set(groups)) >= folds:
-            labels = sorted({c.labels["genre"][0] for c in clips})
-            onehot = np.zeros((len(clips), len(labels)))
-            onehot[np.arange(len(clips)), [labels.index(c.labels["genre"][0]) for c in clips]] = 1.0
-            assigned = grouped_folds(groups, onehot, folds, seed=seed)
-            clips = [
-                Clip(c.id, c.path, c.artist, c.labels, c.split, int(f), c.extra)
-                for c, f in zip(clips, assigned)
-            ]
+        clips = _with_folds(clips, folds, seed)
     return finalize(
         "gtzan",
         root,
