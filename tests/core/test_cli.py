@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mcbr_core.cli import main
 from mcbr_core.models.checkpoint import read_card
 from mcbr_core.plugins import Plugins, reset_plugins
-from tests.core.test_training import TINY, TinyArchitectures, write_library
+from tests.core.training_library import TINY, TinyArchitectures, write_library
 from tests.toymodel import ToyPlugin, make_toy_model
 
 CONTRACT = ("accuracy", "macro_f1", "precision_at_1", "precision_at_3", "confusion", "knn_label_precision_at_10",

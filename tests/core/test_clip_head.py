@@ -16,13 +16,13 @@ from mcbr_core.models.clip_head import ClipHead, config_hint, is_clip_head, reso
 from mcbr_core.plugins import Plugins
 from mcbr_core.settings import AnalysisSettings, IndexSettings, KindSettings, TagSettings
 from mcbr_core.training.loop import TrainConfig, train
-from tests.core.test_training import cache_dir, library, tiny_config, toy_plugins  # noqa: F401 (fixtures)
+from tests.core.training_library import tiny_config
 from tests.toymodel import make_toy_model
 
 
 @pytest.fixture(scope="module")
-def head(tmp_path_factory: pytest.TempPathFactory, toy_plugins: Plugins, library: Any,  # noqa: F811
-         cache_dir: Path) -> tuple[Path, Path, Any]:  # noqa: F811  # fmt: skip
+def head(tmp_path_factory: pytest.TempPathFactory, toy_plugins: Plugins, library: Any,
+         cache_dir: Path) -> tuple[Path, Path, Any]:  # fmt: skip
     tmp = tmp_path_factory.mktemp("head")
     base = make_toy_model(tmp / "toy.safetensors")
     config = tiny_config(tmp, cache_dir, mode="head", base_model=str(base), arch_options={"C": [0.01, 1.0]})
@@ -47,7 +47,7 @@ def test_head_mode_fits_logistic_regression_on_the_clip_embedding(head: tuple[Pa
 
 
 def test_backend_and_numpy_head_give_the_same_clip_probabilities(head: tuple[Path, Path, Any],
-                                                                 toy_plugins: Plugins) -> None:  # noqa: F811  # fmt: skip
+                                                                 toy_plugins: Plugins) -> None:  # fmt: skip
     base, model, lib = head
     clip = lib.clips[5].path
     as_model = Analyzer(AnalysisSettings(model=str(model), device="cpu"), toy_plugins)
@@ -67,7 +67,7 @@ def test_backend_and_numpy_head_give_the_same_clip_probabilities(head: tuple[Pat
 
 
 def test_engine_takes_a_kinds_tags_from_its_head(tmp_path: Path, head: tuple[Path, Path, Any],
-                                                 toy_plugins: Plugins) -> None:  # noqa: F811  # fmt: skip
+                                                 toy_plugins: Plugins) -> None:  # fmt: skip
     base, model, lib = head
     analysis = Analyzer(AnalysisSettings(model=str(base), device="cpu"), toy_plugins).analyze(
         lib.clips[0].path

@@ -50,7 +50,7 @@ def test_a_manager_pickles_as_its_recipe_for_worker_processes() -> None:
     import pickle
 
     import tests.faulty
-    from tests.core.test_training import TINY, TinyArchitectures
+    from tests.core.training_library import TINY, TinyArchitectures
 
     again = pickle.loads(pickle.dumps(Plugins((tests.faulty, TinyArchitectures()), entry_points=False)))
     assert "faulty" in again.registry("decoder").names() and TINY in again.registry("architecture").names()

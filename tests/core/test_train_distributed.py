@@ -2,10 +2,10 @@
 
 The workers are real processes (``torch.multiprocessing.spawn``, with the environment
 ``torchrun`` would give them) running the real loop on the toy library of
-``test_training``; the Ray test starts them as actors of the local Ray cluster
-(``ray_cluster``) and skips where Ray is not installed. The network has no
-BatchNorm: in training mode a BatchNorm layer normalises over each worker's share of
-the batch, which one process cannot match.
+tests/core/training_library.py (the ``library`` fixture of tests/core/conftest.py); the
+Ray test starts them as actors of the local Ray cluster (``ray_cluster``) and skips where
+Ray is not installed. The network has no BatchNorm: in training mode a BatchNorm layer
+normalises over each worker's share of the batch, which one process cannot match.
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ from mcbr_core.hookspecs import hookimpl
 from mcbr_core.models.checkpoint import load_model
 from mcbr_core.plugins import Plugins, reset_plugins
 from mcbr_core.training import distributed
-from mcbr_core.training.datasets.builtin import load_dataset
 from mcbr_core.training.loop import TrainConfig, train
-from tests.core.test_training import write_library
 from tests.toymodel import ToyPlugin
 
 FLAT = "tiny-flat"
@@ -111,11 +109,6 @@ def plugins():
     reset_plugins(plugins)
     yield plugins
     reset_plugins(None)
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory):
-    return load_dataset("library", write_library(tmp_path_factory.mktemp("lib")), min_count=1)
 
 
 def flat_config(run: Path, cache: Path, **changes: Any) -> TrainConfig:

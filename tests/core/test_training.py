@@ -8,12 +8,10 @@ whole training run takes well under a second.
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,272 +19,21 @@ import torch
 from torch import nn
 
 from mcbr_core.analysis import Analyzer
-from mcbr_core.errors import ConfigError, DecodeError
-from mcbr_core.hookspecs import hookimpl
+from mcbr_core.errors import ConfigError
 from mcbr_core.models.checkpoint import load_model, read_card
-from mcbr_core.plugins import Plugins, reset_plugins
+from mcbr_core.plugins import Plugins
 from mcbr_core.settings import AnalysisSettings
 from mcbr_core.training import loop, runs
-from mcbr_core.training import metrics as M
-from mcbr_core.training.cache import ExtractorSource, FeatureCache
-from mcbr_core.training.datasets.base import Clip, TrainingDataError
+from mcbr_core.training.datasets.base import TrainingDataError
 from mcbr_core.training.datasets.builtin import load_dataset
 from mcbr_core.training.fingerprint import clip_hash
 from mcbr_core.training.loop import TrainConfig, cross_validate, train
-from tests.audiogen import tone, write_audio
-from tests.toymodel import ToyExtractor, ToyPlugin, make_toy_model
-
-GENRES = {"Jazz": 300.0, "Pop": 1000.0, "Metal": 2500.0}
-TINY = "tiny-cnn"
-
-
-class TinyCNN(nn.Module):
-    """One convolution over all feature rows, batch norm, mean over time, a linear head."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(config["in_channels"], 6, kernel_size=(config["n_bins"], 3), padding=(0, 1))
-        self.bn = nn.BatchNorm2d(6)
-        self.out = nn.Linear(6, config["n_classes"])
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.bn(self.conv(x)))  # (B, 6, 1, T)
-        return h.mean(dim=(2, 3))  # (B, 6)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.embed(x))
-
-
-class TinyStack(nn.Module):
-    """Two frozen TinyCNNs trained first by the loop (like Whitell's TimeFreq), and a linear head on their logits."""
-
-    trained_branches: ClassVar[dict[str, str]] = {"left": TINY, "right": TINY}
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__()
-        self.left, self.right = TinyCNN(config), TinyCNN(config)
-        for p in [*self.left.parameters(), *self.right.parameters()]:
-            p.requires_grad_(False)
-        self.out = nn.Linear(2 * config["n_classes"], config["n_classes"])
-
-    def train(self, mode: bool = True) -> TinyStack:
-        super().train(mode)
-        self.left.eval()
-        self.right.eval()
-        return self
-
-    def load_branches(self, left: dict, right: dict) -> None:
-        self.left.load_state_dict(left)
-        self.right.load_state_dict(right)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.left(x), self.right(x)], dim=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.embed(x))
-
-
-class CrashOnSilence(ToyExtractor):
-    """The toy features, but the process dies (``os.abort``) on a silent clip, as a native decoder's crash would."""
-
-    def __call__(self, y: np.ndarray) -> np.ndarray:
-        if not np.any(y):
-            os.abort()
-        return super().__call__(y)
-
-
-class Crashy:
-    @hookimpl
-    def register_feature_extractors(self, register):
-        register("crashy-features", CrashOnSilence)
-
-
-class TinyArchitectures:
-    """The tiny networks, registered through the ``register_architectures`` hook like a third party's."""
-
-    @hookimpl
-    def register_architectures(self, register):
-        register(TINY, TinyCNN)
-        register("tiny-stack", TinyStack)
-
-
-def write_library(folder: Path, *, seconds: float = 1.5) -> Path:
-    """A library CSV: 3 genres x 4 artists x 2 tracks of tones; moods; a second genre on some tracks."""
-    rows = []
-    for g, (genre, freq) in enumerate(GENRES.items()):
-        for a in range(4):
-            for t in range(2):
-                name = f"music/{genre}-{a}-{t}.wav"
-                path = folder / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_audio(path, tone(seconds, sr=8000, freq=freq * (1 + 0.05 * a), seed=10 * a + t), 8000)
-                extra = "|Live" if t == 0 else ""
-                rows.append([name, f"{genre} artist {a}", f"{genre}{extra}", "Happy" if g != 1 else "Sad"])
-    with (folder / "library.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "artist", "genres", "mood"])
-        w.writerows(rows)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def toy_plugins():
-    plugins = Plugins((ToyPlugin(), TinyArchitectures()), entry_points=False)
-    reset_plugins(plugins)
-    yield plugins
-    reset_plugins(None)
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory):
-    return load_dataset("library", write_library(tmp_path_factory.mktemp("lib")), min_count=1)
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-def tiny_config(tmp: Path, cache: Path, **changes: Any) -> TrainConfig:
-    base = TrainConfig(architecture=TINY, features="toy-features", epochs=2, batch_size=4, lr=0.02, patience=0,
-                       patch_seconds=0.5, val_fraction=0.25, test_fraction=0.25, seed=3, device="cpu",
-                       run_dir=str(tmp / "run"), cache_dir=str(cache))  # fmt: skip
-    return replace(base, **changes)
-
-
-# -- metrics -------------------------------------------------------------------------------
-
-
-def test_single_label_metrics_on_a_hand_made_example() -> None:
-    y = np.array([0, 0, 1, 2])
-    scores = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.5, 0.3], [0.5, 0.1, 0.4]])
-    out = M.evaluate(y, scores, labels=["a", "b", "c"], multilabel=False)
-    assert out["accuracy"] == 0.5 and out["precision_at_1"] == 0.5
-    assert (
-        out["precision_at_3"] == 1.0 and M.precision_at_k(y, scores, 2) == 0.75
-    )  # clip 1: true a, top-2 {b, c}
-    assert out["confusion"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
-    # per label F1: a = 2*1/(2+1+1) = 0.5, b = 2/(2+1+0) = 2/3, c = 0
-    assert out["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 0) / 3) and out["micro_f1"] == 0.5
-    assert out["hamming_loss"] == 0.5 and out["n"] == 4
-    assert out["knn_label_precision_at_10"] is None and out["artist_precision_at_5"] is None
-
-
-def test_multilabel_metrics_on_a_hand_made_example() -> None:
-    y = np.array([[1, 0, 1], [0, 1, 0]])
-    scores = np.array([[0.9, 0.2, 0.6], [0.6, 0.4, 0.1]])
-    out = M.evaluate(y, scores, labels=["a", "b", "c"], multilabel=True)
-    assert out["accuracy"] == 0.5  # subset accuracy
-    assert out["hamming_loss"] == pytest.approx(2 / 6)
-    assert out["precision_at_1"] == 0.5 and out["label_precision_at_3"] == pytest.approx((2 / 3 + 1 / 3) / 2)
-    # tp: a 1, c 1; fp: a 1; fn: b 1 -> micro 2*2/(4+1+1); macro over a, b, c = (2/3 + 0 + 1) / 3
-    assert out["micro_f1"] == pytest.approx(4 / 6) and out["macro_f1"] == pytest.approx((2 / 3 + 1) / 3)
-    assert out["confusion"][0] == [[0, 1], [0, 1]]
-
-
-def test_knn_and_same_artist_precision_exclude_the_query() -> None:
-    emb = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99], [-1.0, 0.0]])
-    assert M.nearest_neighbours(emb, 1)[:, 0].tolist() == [1, 0, 3, 2, 2]
-    labels = np.array([0, 0, 1, 1, 0])
-    # k = 2 neighbours: 0 -> {1, 3}: 1/2; 1 -> {0, 3}: 1/2; 2 -> {3, 1}: 1/2; 3 -> {2, 1}: 1/2; 4 -> {2, 3}: 0
-    assert M.knn_label_precision(emb, labels, 2) == pytest.approx(0.4)
-    artists = ["x", "x", "y", None, None]  # only x's two clips are queries
-    assert M.same_artist_precision(emb, artists, 1) == 1.0
-    assert M.same_artist_precision(emb, ["x", "y", "z", None, None], 1) is None
-
-
-def test_fold_table_has_a_row_per_fold_and_mean_and_std() -> None:
-    rows = [{"fold": 0, "loss": 2.32, "precision_at_1": 0.569, "precision_at_3": 0.825},
-            {"fold": 1, "loss": 2.33, "precision_at_1": 0.587, "precision_at_3": 0.831}]  # fmt: skip
-    table = M.format_fold_table(rows, architecture="IC(5,15,64)LPC(1,5,64)LPF(384)F(192)O").splitlines()
-    assert "precision@1[%]" in table[0] and "precision@3[%]" in table[0] and "F1-macro" not in table[0]
-    assert table[1].split()[-2:] == ["56.9", "82.5"] and table[3].split()[-1] == "82.8"
-    assert table[4].startswith("std")
-
-
-# -- feature cache ---------------------------------------------------------------------------
-
-
-class CountingSource(ExtractorSource):
-    calls = 0
-
-    def compute(self, path: Path) -> np.ndarray:
-        CountingSource.calls += 1
-        return super().compute(path)
-
-
-def test_feature_cache_computes_once_then_memory_maps(
-    tmp_path: Path, toy_plugins: Plugins, library: Any
-) -> None:
-    clips = library.clips[:3]
-    source = CountingSource("toy-features", {}, plugins=toy_plugins)
-    cache = FeatureCache(source, root=tmp_path, namespace="lib")
-    ok, failed = cache.prepare(clips)
-    assert len(ok) == 3 and not failed and CountingSource.calls == 3
-    again = FeatureCache(
-        CountingSource("toy-features", {}, plugins=toy_plugins), root=tmp_path, namespace="lib"
-    )
-    x = again.load(clips[0])
-    assert isinstance(x, np.memmap) and x.shape[:2] == (1, 2) and CountingSource.calls == 3
-    assert (
-        not list(cache.dir.glob(".*.tmp"))
-        and json.loads((cache.folder / "key.json").read_text())["name"] == "toy-features"
-    )
-    other = FeatureCache(
-        ExtractorSource("toy-features", {}, plugins=toy_plugins, max_seconds=0.5), root=tmp_path
-    )
-    assert other.folder != cache.folder  # another excerpt length is another key
-    link = tmp_path / "linked"
-    link.symlink_to(clips[0].path.parent)
-    for alias in (
-        link / clips[0].path.name,
-        Path(os.path.relpath(clips[0].path)),
-    ):  # the same file, other paths
-        assert again.path(replace(clips[0], path=alias)) == again.path(clips[0])
-
-
-def test_feature_cache_remembers_failures(tmp_path: Path, toy_plugins: Plugins) -> None:
-    bad = tmp_path / "bad.wav"
-    bad.write_bytes(b"RIFF....not audio")
-    cache = FeatureCache(ExtractorSource("toy-features", {}, plugins=toy_plugins), root=tmp_path)
-    clip = Clip(id="bad", path=bad)
-    ok, failed = cache.prepare([clip])
-    assert not ok and failed[0][0] == "bad" and cache.path(clip).with_suffix(".failed").exists()
-    with pytest.raises(DecodeError):
-        cache.load(clip)
-
-
-def test_a_decoder_that_crashes_its_process_costs_one_clip(tmp_path: Path) -> None:
-    import tests.faulty
-
-    clips = [Clip(id=name, path=tmp_path / f"{name}.bad") for name in ("low-1", "crash", "high-2")]
-    for clip in clips:
-        clip.path.write_bytes(b"x")
-    source = ExtractorSource("toy-features", {}, plugins=Plugins((tests.faulty,), entry_points=False),
-                             decoders=("faulty",))  # fmt: skip
-    ok, failed = FeatureCache(source, root=tmp_path / "cache").prepare(clips, workers=1)
-    assert [c.id for c in ok] == ["low-1", "high-2"]
-    assert failed == [("crash", "the feature worker crashed (signal 6)")]
-
-
-@pytest.mark.slow  # spawns a feature worker and a DataLoader worker: about 10 s
-def test_a_run_goes_on_when_a_clip_crashes_its_feature_worker(tmp_path: Path, cache_dir: Path) -> None:
-    folder = write_library(tmp_path / "lib")
-    write_audio(folder / "music" / "silent.wav", np.zeros(12000, dtype=np.float32), 8000)
-    with (folder / "library.csv").open("a", newline="") as fh:
-        csv.writer(fh).writerow(["music/silent.wav", "Jazz artist 0", "Jazz", "Happy"])
-    data = load_dataset("library", folder, min_count=1)
-    plugins = Plugins((ToyPlugin(), TinyArchitectures(), Crashy()), entry_points=False)
-    config = tiny_config(tmp_path, cache_dir, features="crashy-features", num_workers=1, epochs=1)
-    result = train(config, data, plugins=plugins)
-    silent = next(c.id for c in data.clips if c.path.name == "silent.wav")
-    assert result.model_path.is_file() and result.skipped == [
-        (silent, "the feature worker crashed (signal 6)")
-    ]
-    assert json.loads((tmp_path / "run" / "skipped.json").read_text()) == [
-        [silent, "the feature worker crashed (signal 6)"]
-    ]
-
+from tests.core.training_library import (
+    TINY,
+    TinyCNN,
+    tiny_config,
+)
+from tests.toymodel import make_toy_model
 
 # -- the loop -----------------------------------------------------------------------------------
 
