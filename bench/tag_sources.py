@@ -6,6 +6,7 @@ Usage (from the repository root, with ``../shared/data`` beside it)::
     python bench/tag_sources.py ../shared/data embed [--models msd-musicnn,as-mn04,jamendo-fcn]
     python bench/tag_sources.py ../shared/data table [--write docs/results.md]
     python bench/tag_sources.py ../shared/data timing
+    python bench/tag_sources.py ../shared/data rekey   # after ../shared/data was copied or mounted anew
 
 ``embed`` runs every model on every labelled clip of 4Q, Emotify, the MIREX-like set
 and GTZAN exactly as the plugin does (``mcbr_core.analysis.Analyzer`` with the
@@ -145,89 +146,8 @@ def embed(
                   f"in {time.perf_counter() - t0:.0f} s -> {cache.dir}", flush=True)  # fmt: skip
 
 
-# -- zero-shot maps: each tagger's own tags -> our genre labels, and mood tags -> arousal/valence/quadrants ----------
-
-#: tagger tag -> genre labels of ``mcbr_core.training.datasets.tags.GENRES`` (pop and rock apart)
-ZERO_GENRES: dict[str, dict[str, tuple[str, ...]]] = {
-    "as-mn04": {
-        "pop": ("Pop music", "Independent music"),
-        "rock": ("Rock music", "Heavy metal", "Punk rock", "Grunge", "Progressive rock", "Rock and roll",
-                 "Psychedelic rock"),
-        "r&b": ("Rhythm and blues", "Soul music", "Funk", "Disco"), "hip hop": ("Hip hop music",),
-        "reggae": ("Reggae", "Ska"), "country": ("Country", "Bluegrass"), "jazz": ("Jazz", "Swing music"),
-        "folk": ("Folk music",),
-        "world music": ("Middle Eastern music", "Music of Africa", "Afrobeat", "Music of Asia", "Carnatic music",
-                        "Music of Bollywood", "Traditional music"),
-        "latin": ("Music of Latin America", "Salsa music", "Flamenco"), "classical": ("Classical music", "Opera"),
-        "electronic": ("Electronic music", "House music", "Techno", "Dubstep", "Drum and bass", "Electronica",
-                       "Electronic dance music", "Trance music"),
-        "new age": ("New-age music", "Ambient music"), "blues": ("Blues",), "kids music": ("Music for children",),
-        "vocal": ("Vocal music", "A capella"), "gospel": ("Christian music", "Gospel music"),
-        "soundtrack": ("Soundtrack music", "Video game music"), "christmas music": ("Christmas music",),
-    },
-    "jamendo-fcn": {
-        "pop": ("pop", "instrumental pop", "pop folk"), "rock": ("rock", "pop rock", "alternative", "indie", "metal"),
-        "electronic": ("electronic", "dance", "house", "techno", "trance", "trip hop", "downtempo"),
-        "jazz": ("jazz",), "classical": ("classical", "orchestral"), "folk": ("folk", "pop folk"), "r&b": ("funk",),
-        "hip hop": ("hip hop",), "reggae": ("reggae",), "world music": ("world",), "new age": ("new age", "ambient"),
-        "soundtrack": ("soundtrack", "film"), "easy listening": ("easy listening", "lounge"),
-        "avant-garde": ("experimental",),
-    },
-    "msd-musicnn": {
-        "pop": ("pop", "indie pop"), "rock": ("rock", "alternative", "indie", "alternative rock", "metal", "classic rock",
-                                               "indie rock", "punk", "hard rock", "heavy metal", "Progressive rock"),
-        "electronic": ("electronic", "dance", "electronica", "electro", "House"), "jazz": ("jazz",),
-        "r&b": ("soul", "funk", "rnb"), "folk": ("folk",), "blues": ("blues",), "hip hop": ("Hip-Hop",),
-        "country": ("country",), "easy listening": ("easy listening",), "avant-garde": ("experimental",),
-        "new age": ("ambient",),
-    },
-}  # fmt: skip
-#: tagger tag -> +1 (high arousal / positive valence) or -1; and quadrant -> tags (Q2 has genre proxies where no mood tag names it)
-ZERO_AFFECT: dict[str, dict[str, dict[str, float]]] = {
-    "as-mn04": {
-        "arousal": {"Happy music": 1, "Exciting music": 1, "Angry music": 1, "Scary music": 1, "Sad music": -1,
-                    "Tender music": -1},
-        "valence": {"Happy music": 1, "Tender music": 1, "Funny music": 1, "Sad music": -1, "Angry music": -1,
-                    "Scary music": -1},
-    },
-    "jamendo-fcn": {
-        "arousal": {"energetic": 1, "happy": 1, "metal": 1, "relaxing": -1, "chillout": -1, "easy listening": -1,
-                    "atmospheric": -1},
-        "valence": {"happy": 1, "easy listening": 1, "relaxing": 1, "emotional": -1, "metal": -1},
-    },
-    "msd-musicnn": {
-        "arousal": {"party": 1, "happy": 1, "metal": 1, "heavy metal": 1, "hard rock": 1, "punk": 1, "Mellow": -1,
-                    "chill": -1, "chillout": -1, "sad": -1, "easy listening": -1},
-        "valence": {"happy": 1, "party": 1, "catchy": 1, "sexy": 1, "sad": -1, "metal": -1, "heavy metal": -1},
-    },
-}  # fmt: skip
-ZERO_QUADRANTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "as-mn04": {"Q1": ("Happy music", "Exciting music"), "Q2": ("Angry music", "Scary music"), "Q3": ("Sad music",),
-                "Q4": ("Tender music",)},
-    "jamendo-fcn": {"Q1": ("happy", "energetic"), "Q2": ("metal",), "Q3": ("emotional",),
-                    "Q4": ("relaxing", "chillout")},
-    "msd-musicnn": {"Q1": ("happy", "party", "catchy"), "Q2": ("metal", "heavy metal", "hard rock", "punk"),
-                    "Q3": ("sad",), "Q4": ("Mellow", "chill", "chillout", "easy listening", "beautiful")},
-}  # fmt: skip
-ZERO_CLUSTERS: dict[str, dict[str, tuple[str, ...]]] = {
-    "as-mn04": {"C1": ("Exciting music",), "C2": ("Happy music",), "C3": ("Sad music", "Tender music"),
-                "C4": ("Funny music",), "C5": ("Angry music", "Scary music")},
-    "jamendo-fcn": {"C1": ("energetic",), "C2": ("happy",), "C3": ("emotional",), "C5": ("metal",)},
-    "msd-musicnn": {"C1": ("party",), "C2": ("happy", "catchy"), "C3": ("sad", "Mellow"),
-                    "C5": ("metal", "heavy metal", "hard rock", "punk")},
-}  # fmt: skip
-
-for _zero in (
-    ZERO_GENRES,
-    ZERO_AFFECT,
-    ZERO_QUADRANTS,
-    ZERO_CLUSTERS,
-):  # Won's msd-fcn has msd-musicnn's 50 tags
-    _zero["msd-fcn"] = _zero["msd-musicnn"]
-
-C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
-W_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)  # late fusion: weight of a tagger's zero-shot logit
-
+from tag_maps import ZERO_AFFECT, ZERO_CLUSTERS, ZERO_GENRES, ZERO_QUADRANTS
+from tag_protocol import C_GRID, HEAD, _fit_predict, _logit, _score, cross_val, folds_of, per_fold
 
 # -- cached vectors -------------------------------------------------------------------------------------------------
 
@@ -306,9 +226,6 @@ def load_vectors(model: str, ds, *, folder: Path | None = None, tag_model: str |
         if kind not in caches:
             caches[kind] = FeatureCache(_Key(folder), root=CACHE, namespace=kind)
         path = caches[kind].path(Clip(id=cid, path=c.path))
-        if not path.exists():  # the same clip under a new mtime (a data folder copied or mounted anew)
-            found = sorted(path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.npy"))
-            path = found[0] if len(found) == 1 else path
         if not path.exists():
             embs.append(np.zeros(W.shape[1])), probs.append(np.zeros(len(tags))), ok.append(False)
             continue
@@ -319,130 +236,17 @@ def load_vectors(model: str, ds, *, folder: Path | None = None, tag_model: str |
     return Vectors(np.array(embs), np.array(probs), tags, np.array(ok))
 
 
-# -- the protocol: 5 artist-disjoint folds, fold f tests, f + 1 chooses C, refit on train + val ----------------------
-
-
-HEAD = {"kind": "logreg"}  # "mlp": a small MLP instead (C then stands for 1 / alpha)
-
-
-def _fit_predict(X, Y, train, test, *, multilabel, C):
-    """Standardise on ``train``, fit L2 logistic regression, predict ``test``: (n_test, K) probabilities.
-
-    scikit-learn's lbfgs, one binary fit per label for ``multilabel``, as the loop's ``head`` mode fits.
-    With ``HEAD["kind"] == "mlp"``: one hidden layer of 256 ReLUs (``alpha = 1 / C``), Adam, early stopping.
-    """
-    import warnings
-
-    from sklearn.linear_model import LogisticRegression
-
-    mu, sd = X[train].mean(0), X[train].std(0) + 1e-8
-    Xt, Xs = (X[train] - mu) / sd, (X[test] - mu) / sd
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if HEAD["kind"] == "mlp":
-            from sklearn.neural_network import MLPClassifier
-
-            mlp = MLPClassifier((256,), alpha=1.0 / C, max_iter=300, early_stopping=True, random_state=0)
-            y = Y[train]
-            if multilabel:
-                keep = (y.sum(0) > 0) & (y.sum(0) < len(y))
-                mlp.fit(Xt, y[:, keep])
-                P = np.tile(y.mean(0), (len(test), 1))
-                P[:, keep] = mlp.predict_proba(Xs)
-                return P
-            mlp.fit(Xt, y)
-            P = np.zeros((len(test), int(Y.max()) + 1))
-            P[:, mlp.classes_] = mlp.predict_proba(Xs)
-            return P
-        if multilabel:
-            P = np.zeros((len(test), Y.shape[1]))
-            for k in range(Y.shape[1]):
-                yk = Y[train, k] > 0.5
-                if yk.all() or not yk.any():
-                    P[:, k] = float(yk.all())
-                    continue
-                P[:, k] = LogisticRegression(C=C, max_iter=2000).fit(Xt, yk).predict_proba(Xs)[:, 1]
-            return P
-        clf = LogisticRegression(C=C, max_iter=2000).fit(Xt, Y[train])
-        P = np.zeros((len(test), int(Y.max()) + 1))
-        P[:, clf.classes_] = clf.predict_proba(Xs)
-        return P
-
-
-def _score(Y, P, multilabel):
-    """Validation score: macro ROC-AUC (multi-label, over labels present) or macro-F1 (single-label)."""
-    from sklearn.metrics import f1_score, roc_auc_score
-
-    if multilabel:
-        aucs = [roc_auc_score(Y[:, k], P[:, k]) for k in range(Y.shape[1]) if 0 < Y[:, k].sum() < len(Y)]
-        return float(np.mean(aucs))
-    if P.shape[1] == 2:
-        return float(roc_auc_score(Y, P[:, 1])) if 0 < Y.sum() < len(Y) else 0.5
-    return float(f1_score(Y, P.argmax(1), average="macro"))
-
-
-def folds_of(ds, idx, Y):
-    """The project's artist-disjoint folds (``grouped_folds``, seed 0) over the clips ``idx``."""
-    from mcbr_core.training.splits import group_key, grouped_folds
-
-    groups = [group_key(ds.clips[i].artist, ds.clips[i].id) for i in idx]
-    T = Y if Y.ndim == 2 else np.eye(int(Y.max()) + 1)[Y]
-    return grouped_folds(groups, T, 5, seed=0)
-
-
-def cross_val(X, Y, folds, *, multilabel, zero=None, grid=None):
-    """Out-of-fold probabilities ``(n, K)`` under the protocol, and the C (and late-fusion weight) per fold.
-
-    ``zero`` [shape=(n, K)]: a tagger's zero-shot scores, fused late in logit space
-    (``logit(p) + w * logit(z)``) with ``w`` chosen on the validation fold from ``W_GRID``.
-    """
-    P = np.zeros((len(X), Y.shape[1] if multilabel else int(Y.max()) + 1))
-    chosen = []
-    for f in range(5):
-        v = (f + 1) % 5
-        train, val, test = (np.flatnonzero((folds != f) & (folds != v)), np.flatnonzero(folds == v),
-                            np.flatnonzero(folds == f))  # fmt: skip
-        best = (-1.0, None, 0.0)
-        for C in grid or C_GRID:
-            Pv = _fit_predict(X, Y, train, val, multilabel=multilabel, C=C)
-            for w in W_GRID if zero is not None else (0.0,):
-                score = _score(Y[val], _late(Pv, zero[val], w) if w else Pv, multilabel)
-                if score > best[0] + 1e-9:
-                    best = (score, C, w)
-        _, C, w = best
-        both = np.concatenate([train, val])
-        Pt = _fit_predict(X, Y, both, test, multilabel=multilabel, C=C)
-        P[test] = _late(Pt, zero[test], w) if w else Pt
-        chosen.append((C, w))
-    return P, chosen
-
-
-def _logit(p):
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _late(P, Z, w):
-    return 1 / (1 + np.exp(-(_logit(P) + w * _logit(Z))))
-
-
-def per_fold(folds, fn):
-    """Mean and std over the 5 test folds of ``fn(test_indices)``."""
-    vals = [fn(np.flatnonzero(folds == f)) for f in range(5)]
-    return float(np.mean(vals)), float(np.std(vals))
-
-
 # -- the study -------------------------------------------------------------------------------------------------------
 
 
 class Study:
     """The combined dataset, its tasks' targets and folds, and every source's cached vectors."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, *, emotify_moods: bool = True) -> None:
         from mcbr_core.training.datasets import tags as T
 
         self.T = T
-        self.ds = T.load_tags(data)
+        self.ds = T.load_tags(data, emotify_moods=emotify_moods)
         self.kind = np.array([c.extra["dataset"] for c in self.ds.clips])
         self._vec: dict[str, Vectors] = {}
         self.genres = list(T.GENRES)
@@ -620,8 +424,10 @@ def run_row(st: Study, sources: tuple[str, ...], *, late: str | None = None, ext
     if ok[idx].all() and not late:
         folds = folds_of(st.ds, idx, Y)
         P, row["_C_moods"] = cross_val(X[idx], Y, folds, multilabel=True, grid=grid)
-        for part in ("4q", "mirex"):
+        for part in ("4q", "mirex", "emotify"):
             m = st.kind[idx] == part
+            if not m.any():
+                continue
             aucs = [roc_auc_score(Y[m, k], P[m, k]) for k in range(Y.shape[1]) if 0 < Y[m, k].sum() < m.sum()]
             row[f"moods_auc_{part}"] = float(np.mean(aucs))
         row["_moods_oof"] = (idx, P)
@@ -871,6 +677,45 @@ def markdown(results: dict) -> str:
     return "\n\n".join(out)
 
 
+def rekey(data: Path) -> None:
+    """Rename cached clip files to their clips' current names, after the data folder was copied or mounted anew.
+
+    A cache file is named after its clip's id and its file's path, size and mtime; a fresh copy of the same
+    audio changes the mtime. A clip with no file under its current name and exactly one under its id is renamed.
+    """
+    from mcbr_core.training.cache import FeatureCache
+    from mcbr_core.training.datasets.base import Clip
+
+    ds = Study(data).ds
+    renamed = 0
+    for folder in sorted(p for p in CACHE.iterdir() if (p / "key.json").is_file()):
+        caches: dict[str, FeatureCache] = {}
+        for c in ds.clips:
+            kind, cid = c.extra["dataset"], c.id.split(":", 1)[1]
+            cache = caches.setdefault(kind, FeatureCache(_Key(folder), root=CACHE, namespace=kind))
+            path = cache.path(Clip(id=cid, path=c.path))
+            if path.exists() or not path.parent.is_dir():
+                continue
+            found = sorted(path.parent.glob(f"{path.name.rsplit('-', 1)[0]}-*.npy"))
+            if len(found) == 1:
+                found[0].rename(path)
+                renamed += 1
+    print(f"renamed {renamed} cached clip files under {CACHE}")
+
+
+def gems(data: Path, sources: tuple[str, ...]) -> None:
+    """12-mood macro ROC-AUC per dataset, the mood head trained without and with Emotify's GEMS emotions."""
+    print("| mood head trained on | moods AUC, 4Q | moods AUC, MIREX-like | moods AUC, Emotify (GEMS) |")
+    print("|---|---:|---:|---:|")
+    for flag, name in ((False, "4Q + MIREX-like"), (True, "4Q + MIREX-like + Emotify GEMS")):
+        row = run_row(Study(data, emotify_moods=flag), sources)
+        cells = [
+            f"{row[k]:.3f}" if k in row else "–"
+            for k in ("moods_auc_4q", "moods_auc_mirex", "moods_auc_emotify")
+        ]
+        print(f"| {name} | {' | '.join(cells)} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="the shared data folder (4q/, emotify/, mirex/, gtzan/)")
@@ -889,6 +734,9 @@ def main() -> None:
     ti = sub.add_parser("timing")
     ti.add_argument("--rounds", type=int, default=5)
     ti.add_argument("--models", default="msd-musicnn,mcbr-fusion,as-mn04,jamendo-fcn")
+    sub.add_parser("rekey", help="rename cached clips after the data folder was copied or mounted anew")
+    ge = sub.add_parser("gems", help="the mood head with and without Emotify's GEMS emotions as mood labels")
+    ge.add_argument("--sources", default="msd-musicnn,mn04-patch")
     pr = sub.add_parser("poprock")
     pr.add_argument("--sources", default="msd-musicnn,mn04-patch")
     args = ap.parse_args()
@@ -902,6 +750,10 @@ def main() -> None:
         table(args.data, args.only, args.results)
     elif args.cmd == "timing":
         timing(args.rounds, args.models.split(","))
+    elif args.cmd == "rekey":
+        rekey(args.data)
+    elif args.cmd == "gems":
+        gems(args.data, tuple(args.sources.split(",")))
     elif args.cmd == "poprock":
         poprock(args.data, tuple(args.sources.split(",")))
 

@@ -67,7 +67,7 @@ HEADS: list[dict[str, Any]] = [
     {"name": "mcbr-genres", "kind": "genre", "task": "genres", "default_for": ["genre"], "parts": ("4q", "emotify", "gtzan"),
      "about": "genres on beets' lastgenre tree names (AllMusic's 21 families mapped onto them, Pop/Rock split into "
               "pop and rock), multi-label"},
-    {"name": "mcbr-moods", "kind": "mood", "task": "moods", "default_for": ["mood"], "parts": ("4q", "mirex"),
+    {"name": "mcbr-moods", "kind": "mood", "task": "moods", "default_for": ["mood"], "parts": ("4q", "mirex", "emotify"),
      "about": "twelve AllMusic-style moods (aggressive, calm, cheerful, dark, energetic, happy, melancholic, party, "
               "romantic, sad, tense, uplifting), multi-label"},
     {"name": "mcbr-arousal", "kind": "other", "task": "arousal", "default_for": [], "parts": ("4q",),
@@ -263,7 +263,7 @@ def measure(st: Any, poprock: str) -> dict[str, dict[str, Any]]:
                      "C": genre["_C"], "thresholds": thresholds(Y, P, st.genres)}  # fmt: skip
     idx, P = rest["_moods_oof"]
     _, Y, _ = st.task("moods")
-    out["moods"] = {"benchmarks": {k: rest[k] for k in ("moods_auc_4q", "moods_auc_mirex")},
+    out["moods"] = {"benchmarks": {k: rest[k] for k in ("moods_auc_4q", "moods_auc_mirex", "moods_auc_emotify")},
                     "C": rest["_C_moods"], "thresholds": thresholds(Y, P, st.moods)}  # fmt: skip
     for name in ("arousal", "valence"):
         out[name] = {"benchmarks": {f"{name}_auc": rest[f"{name}_auc"], "quadrant_f1": rest["quadrant_f1"]},
@@ -355,6 +355,7 @@ BENCH_NAMES = {
     "poprock_emotify": "Emotify pop vs rock accuracy (pop and rock clips)",
     "moods_auc_4q": "12 moods, macro ROC-AUC on 4Q clips",
     "moods_auc_mirex": "12 moods, macro ROC-AUC on MIREX-like clips",
+    "moods_auc_emotify": "12 moods, macro ROC-AUC on Emotify clips (their GEMS emotions as moods)",
     "arousal_auc": "arousal ROC-AUC (4Q: Q1 + Q2 against Q3 + Q4)",
     "valence_auc": "valence ROC-AUC (4Q: Q1 + Q4 against Q2 + Q3)",
     "quadrant_f1": "4Q quadrant macro-F1 (a softmax quadrant head on the same embedding, for reference)",
@@ -437,7 +438,7 @@ def main() -> None:
     ap.add_argument("--reuse-facts", action="store_true", help="the measurements of the last run (same data)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    from mcbr_core.training.datasets.tags import GENRE_TREE, MOOD_WORDS, load_tags
+    from mcbr_core.training.datasets.tags import GEMS_MOODS, GENRE_TREE, MOOD_WORDS, load_tags
 
     fusion = write_fusion(args.out)
     st = bench.Study(args.data)
@@ -459,7 +460,8 @@ def main() -> None:
         "genres": {"genre_tree": {k: {"tree": t, "whitelist": w} for k, (t, w) in GENRE_TREE.items()},
                    "poprock": {"strategy": args.poprock, "clips": split}},
         "moods": {"mood_words": {m: sorted(w for w, ms in MOOD_WORDS.items() if m in ms)
-                                 for m in sorted({m for ms in MOOD_WORDS.values() for m in ms})}},
+                                 for m in sorted({m for ms in MOOD_WORDS.values() for m in ms})},
+                  "gems_moods": {e: list(ms) for e, ms in GEMS_MOODS.items()}},
     }  # fmt: skip
     for spec in HEADS:
         if args.only and spec["name"] not in args.only:

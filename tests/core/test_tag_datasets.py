@@ -101,7 +101,11 @@ def test_tags_combines_every_part_on_one_vocabulary(tmp_path: Path) -> None:
     assert (
         q2.labels["moods"] == ("tense",) and "moods" not in ids["4q:MT03"].labels
     )  # Circular; Messy: no word
-    assert ids["emotify:101"].labels == {"genres": ("rock",)}
+    # GEMS emotions ticked by >= 30% of listeners: power, joyful activation, tension
+    assert ids["emotify:101"].labels == {"genres": ("rock",), "moods": ("energetic", "happy", "tense")}
+    no_gems = load_dataset("mcbr-tags", root, emotify_moods=False)
+    assert {c.id: c for c in no_gems.clips}["emotify:101"].labels == {"genres": ("rock",)}
+    assert no_gems.options == {"emotify_moods": False}
     assert ids["mirex:003"].labels == {"moods": ("aggressive",), "cluster": ("C5",)}
     assert ids["mirex:001"].artist == ids["mirex:004"].artist == "Ruth Brown"  # one group across parts
     assert ds.tasks["genres"].multilabel and ds.tasks["genres"].kind == "genre"

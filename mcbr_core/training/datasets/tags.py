@@ -19,7 +19,8 @@ Tasks:
     the taggers' pop and rock scores, see ``bench/tag_sources.py``), else both.
 ``moods``
     multi-label over :data:`MOODS`: 4Q's AllMusic moods and the MIREX-like set's mood
-    word, mapped by :data:`MOOD_WORDS`.
+    word, mapped by :data:`MOOD_WORDS`, and Emotify's GEMS emotions (those at least 30 %
+    of a clip's listeners ticked), mapped by :data:`GEMS_MOODS` (``emotify_moods``).
 ``arousal``, ``valence``
     from 4Q's quadrants, single-label: arousal ``high`` (Q1, Q2) or ``low`` (Q3, Q4);
     valence ``positive`` (Q1, Q4) or ``negative`` (Q2, Q3). A head's probability of
@@ -145,6 +146,12 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
     "Celebratory": ("party",), "Party/Celebratory": ("party",), "Hedonistic": ("party",), "Swinging": ("party",),
 }  # fmt: skip
 
+#: Emotify's GEMS emotions -> mood labels (amazement and solemnity name none of ours).
+GEMS_MOODS: dict[str, tuple[str, ...]] = {
+    "tenderness": ("romantic",), "nostalgia": ("melancholic",), "calmness": ("calm",), "power": ("energetic",),
+    "joyful activation": ("happy",), "tension": ("tense",), "sadness": ("sad",),
+}  # fmt: skip
+
 LICENCE = (
     "4Q (research only, Panda et al. 2018); Emotify (Magnatune CC BY-NC-SA, annotations for research); "
     "MIREX-like mood set (research only, Panda et al. 2013); GTZAN (research only, Tzanetakis & Cook 2002)"
@@ -172,11 +179,11 @@ def genre_labels(allmusic: tuple[str, ...], poprock: tuple[str, ...] | None = No
     return tuple(out)
 
 
-def mood_labels(words: tuple[str, ...]) -> tuple[str, ...]:
-    """AllMusic mood words -> mood labels (unknown words give none)."""
+def mood_labels(words: tuple[str, ...], table: Mapping[str, tuple[str, ...]] = MOOD_WORDS) -> tuple[str, ...]:
+    """Mood words (AllMusic's, or with ``table=GEMS_MOODS`` Emotify's emotions) -> mood labels (unknown: none)."""
     out: dict[str, None] = {}
     for w in words:
-        out.update(dict.fromkeys(MOOD_WORDS.get(w, ())))
+        out.update(dict.fromkeys(table.get(w, ())))
     return tuple(out)
 
 
@@ -187,7 +194,7 @@ def affect(quadrant: str) -> dict[str, tuple[str, ...]]:
 
 
 def combine(parts: Mapping[str, Dataset], *, poprock: Mapping[str, tuple[str, ...]] | None = None,
-            root: Path | None = None) -> Dataset:  # fmt: skip
+            root: Path | None = None, emotify_moods: bool = True) -> Dataset:  # fmt: skip
     """Join loaded datasets (``{"4q": ds, "emotify": ds, "mirex": ds, "gtzan": ds}``; any subset).
 
     Parameters
@@ -198,6 +205,8 @@ def combine(parts: Mapping[str, Dataset], *, poprock: Mapping[str, tuple[str, ..
         4Q clip id (without prefix) -> the labels its Pop/Rock family becomes.
     root
         Recorded as the dataset's root.
+    emotify_moods
+        Give Emotify's clips ``moods`` from their GEMS emotions (:data:`GEMS_MOODS`).
 
     Raises
     ------
@@ -223,6 +232,8 @@ def combine(parts: Mapping[str, Dataset], *, poprock: Mapping[str, tuple[str, ..
                 labels["genres"] = tuple(
                     OTHER_GENRES[g] for g in c.labels.get("genre", ()) if g in OTHER_GENRES
                 )
+                if kind == "emotify" and emotify_moods:
+                    labels["moods"] = mood_labels(c.labels.get("moods", ()), GEMS_MOODS)
             elif kind == "mirex":
                 labels["moods"] = mood_labels(c.labels.get("mood", ()))
                 labels["cluster"] = c.labels["cluster"]
@@ -272,7 +283,7 @@ def read_poprock(path: Path) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def load_tags(root: Path, *, poprock: str | Path | None = None) -> Dataset:
+def load_tags(root: Path, *, poprock: str | Path | None = None, emotify_moods: bool = True) -> Dataset:
     """Load every part found under ``root`` and combine them (see the module docstring).
 
     Parameters
@@ -281,6 +292,8 @@ def load_tags(root: Path, *, poprock: str | Path | None = None) -> Dataset:
         The folder holding ``4q/``, ``emotify/``, ``mirex/``, ``gtzan/``.
     poprock
         Optional CSV (``song,labels``) of what each 4Q Pop/Rock clip is; default both.
+    emotify_moods
+        Emotify's GEMS emotions become ``moods`` labels (``-O emotify_moods=no``: not).
 
     Raises
     ------
@@ -297,6 +310,11 @@ def load_tags(root: Path, *, poprock: str | Path | None = None) -> Dataset:
     }
     if not parts:
         raise DatasetError(f"mcbr-tags: none of {', '.join(PARTS)} under {root}")
-    ds = combine(parts, poprock=read_poprock(Path(poprock)) if poprock else None, root=root)
-    ds.options = {"poprock": str(poprock)} if poprock else {}  # what reloads it (recorded in run folders)
+    ds = combine(parts, poprock=read_poprock(Path(poprock)) if poprock else None, root=root,
+                 emotify_moods=emotify_moods)  # fmt: skip
+    # what reloads it (recorded in run folders)
+    ds.options = {
+        **({"poprock": str(poprock)} if poprock else {}),
+        **({} if emotify_moods else {"emotify_moods": False}),
+    }
     return ds
