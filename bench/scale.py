@@ -97,7 +97,7 @@ def main() -> int:
     )
     parser.add_argument("dir", type=Path, nargs="?", default=ROOT.parent / "shared" / "data")
     parser.add_argument("--tracks", type=int, default=12, help="full-length tracks to make and analyse")
-    parser.add_argument("--model", default="msd-musicnn")
+    parser.add_argument("--model", default="mcbr-fusion")
     parser.add_argument("--batch-size", type=int, default=2, help="files per Ray task")
     parser.add_argument("--rows", type=int, default=20000, help="rows of the stores whose size is measured")
     parser.add_argument("--stores-only", action="store_true", help="measure the store rows only")
@@ -169,7 +169,10 @@ def main() -> int:
 
         card = read_card(resolve_model(args.model))
         dim = int(card["embedding"]["dim"])
-        scores = {head: dict.fromkeys(labels, 0.123456789) for head, labels in card["heads"].items()}
+        from mcbr_core.tagging import taggable_scores
+
+        every = {head: dict.fromkeys(labels, 0.123456789) for head, labels in card["heads"].items()}
+        scores = taggable_scores(every, card.get("tag_kinds", {}))  # what `mcbr analyze` keeps of them
         sizes = row_bytes(work, args.rows, dim, args.path_bytes, scores)
 
     print()

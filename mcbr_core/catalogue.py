@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,8 @@ def analyze_folder(
             workers: AnalysisPool | RayAnalysisPool = RayAnalysisPool(settings, pool, ray, base_dir=base_dir)
         else:
             workers = AnalysisPool(settings, pool, base_dir=base_dir)
-        analysed, failed = _analyse_into(cat, workers, todo, commit_every=commit_every, progress=progress)
+        analysed, failed = _analyse_into(cat, workers, todo, commit_every=commit_every, progress=progress,
+                                         kinds=card.get("tag_kinds", {}))  # fmt: skip
     return FolderResult(analysed, skipped, failed, time.perf_counter() - t0)
 
 
@@ -202,9 +203,12 @@ def _analyse_into(
     *,
     commit_every: int,
     progress: Callable[[int, int], None] | None,
+    kinds: Mapping[str, Mapping[str, str]],
 ) -> tuple[int, list[tuple[str, str]]]:
     """Analyse ``todo`` on ``workers`` into ``cat``, committing every ``commit_every`` rows (or
-    5 s); the rows written and the ``(path, error)`` of each failure."""
+    5 s); the rows written and the ``(path, error)`` of each failure. Of each analysis' scores
+    only those tagging can use are kept (``tagging.taggable_scores``, by the card's ``kinds``)."""
+    from mcbr_core.tagging import taggable_scores
     from mcbr_core.workers import AnalysisFailed
 
     mtimes = {key: mtime for key, _, mtime in todo}
@@ -218,7 +222,9 @@ def _analyse_into(
                     failed.append((os.fsdecode(key), str(result)))
                     log.warning("%s: %s", os.fsdecode(key), result)
                 else:
-                    buffer.append((key, mtimes[key], result))
+                    buffer.append(
+                        (key, mtimes[key], replace(result, scores=taggable_scores(result.scores, kinds)))
+                    )
                 if len(buffer) >= commit_every or (buffer and time.monotonic() - last > 5.0):
                     analysed += cat.put_many(buffer)
                     buffer, last = [], time.monotonic()
