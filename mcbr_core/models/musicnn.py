@@ -27,14 +27,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Musicnn", "MusicnnConfig", "load_musicnn", "state_dict_from_tf"]
+if TYPE_CHECKING:
+    from mcbr_core.models.musicnn_vgg import MusicnnVgg
+
+__all__ = [
+    "Musicnn",
+    "MusicnnConfig",
+    "checked",
+    "load_musicnn",
+    "state_dict_from_tf",
+    "tf_batchnorm",
+    "tf_tensor",
+]
 
 
 @dataclass(frozen=True)
@@ -249,27 +260,35 @@ def pool_max_mean(h: torch.Tensor) -> torch.Tensor:
     return torch.stack([h.amax(dim=2), h.mean(dim=2)], dim=2).reshape(h.shape[0], -1)
 
 
-def load_musicnn(path: str | Path) -> tuple[Musicnn, dict[str, Any]]:
-    """A musicnn model file as a network in eval mode on the CPU, and its card.
+def load_musicnn(path: str | Path) -> tuple[Musicnn | MusicnnVgg, dict[str, Any]]:
+    """A musicnn model file (family ``musicnn`` or ``musicnn-vgg``) as a network in eval mode on the CPU, and its card.
 
     Raises
     ------
     ModelError
-        If the card's architecture config or the weights do not fit musicnn.
+        If the card's family or architecture config, or the weights, do not fit.
     """
     from mcbr_core.errors import ModelError
-    from mcbr_core.models.checkpoint import load_model
+    from mcbr_core.models.checkpoint import config_from_dict, load_model
+    from mcbr_core.models.musicnn_vgg import MusicnnVgg, MusicnnVggConfig
 
+    families: dict[str, tuple[type[nn.Module], Any]] = {
+        "musicnn": (Musicnn, MusicnnConfig),
+        "musicnn-vgg": (MusicnnVgg, MusicnnVggConfig),
+    }
     tensors, card = load_model(path, device="cpu")
+    family = card["architecture"].get("family", "musicnn")
+    if family not in families:
+        raise ModelError(f"{path}: architecture family {family!r} is not {' or '.join(families)}")
+    net_cls, cfg_cls = families[family]
     try:
-        config = MusicnnConfig(**card["architecture"]["config"])
-    except TypeError as exc:
-        raise ModelError(f"{path}: architecture config does not fit musicnn ({exc})") from exc
-    net = Musicnn(config)
+        net = net_cls(config_from_dict(cfg_cls, card["architecture"]["config"], what=f"{family} config"))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: architecture config does not fit {family} ({exc})") from exc
     missing, unexpected = net.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise ModelError(
-            f"{path}: weights do not fit musicnn (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            f"{path}: weights do not fit {family} (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     return net.eval(), card
 
@@ -326,20 +345,12 @@ def state_dict_from_tf(
         If a variable has an unexpected shape.
     """
     cfg = config or MusicnnConfig()
-
-    def get(name: str) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(tf[name], dtype=np.float32).copy())
-
     out: dict[str, torch.Tensor] = {}
     for prefix, lin, bn in _tf_layer_names(cfg):
         if bn:
-            bn_prefix = prefix if not lin else f"{prefix}.bn"
-            out[f"{bn_prefix}.weight"] = get(f"{bn}/gamma")
-            out[f"{bn_prefix}.bias"] = get(f"{bn}/beta")
-            out[f"{bn_prefix}.running_mean"] = get(f"{bn}/moving_mean")
-            out[f"{bn_prefix}.running_var"] = get(f"{bn}/moving_variance")
+            out |= tf_batchnorm(tf, prefix if not lin else f"{prefix}.bn", bn)
         if lin:
-            kernel = get(f"{lin}/kernel")
+            kernel = tf_tensor(tf, f"{lin}/kernel")
             if prefix.startswith("midend."):
                 # TF [kh=time, kw=C_in, 1, out] -> Conv1d [out, C_in, time]
                 weight = kernel[:, :, 0, :].permute(2, 1, 0)  # (out, C_in, kh)
@@ -351,11 +362,33 @@ def state_dict_from_tf(
                 weight = kernel.T  # (out, in)
                 key = prefix
             out[f"{key}.weight"] = weight.contiguous()
-            out[f"{key}.bias"] = get(f"{lin}/bias")
+            out[f"{key}.bias"] = tf_tensor(tf, f"{lin}/bias")
+    return checked(out, Musicnn(cfg))
 
-    expected = {
-        k: v.shape for k, v in Musicnn(cfg).state_dict().items() if not k.endswith("num_batches_tracked")
+
+def tf_tensor(tf: Mapping[str, np.ndarray], name: str) -> torch.Tensor:
+    """TF variable ``name`` as a float32 tensor of its own (``KeyError`` if missing)."""
+    return torch.from_numpy(np.asarray(tf[name], dtype=np.float32).copy())
+
+
+def tf_batchnorm(tf: Mapping[str, np.ndarray], prefix: str, name: str) -> dict[str, torch.Tensor]:
+    """TF BatchNorm ``name`` (gamma, beta, moving mean and variance) as ``prefix.*`` BatchNorm entries."""
+    parts = {
+        "weight": "gamma",
+        "bias": "beta",
+        "running_mean": "moving_mean",
+        "running_var": "moving_variance",
     }
+    return {f"{prefix}.{ours}": tf_tensor(tf, f"{name}/{theirs}") for ours, theirs in parts.items()}
+
+
+def checked(out: dict[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
+    """``out`` if its keys and shapes are exactly ``net``'s state dict (BN counters aside), else ``ValueError``."""
+    expected = {k: v.shape for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    if expected.keys() != out.keys():
+        raise ValueError(
+            f"mapped keys differ from {type(net).__name__}'s: {sorted(expected.keys() ^ out.keys())}"
+        )
     for key, shape in expected.items():
         if out[key].shape != shape:
             raise ValueError(f"{key}: TF variable has shape {tuple(out[key].shape)}, expected {tuple(shape)}")
