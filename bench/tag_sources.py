@@ -3,7 +3,7 @@
 
 Usage (from the repository root, with ``../shared/data`` beside it)::
 
-    python bench/tag_sources.py ../shared/data embed [--models msd-musicnn,as-mn04,jamendo-fcn]
+    python bench/tag_sources.py ../shared/data embed [--models msd-musicnn,as-mn04,jamendo-fcn,msd-vgg,mtt-vgg]
     python bench/tag_sources.py ../shared/data table [--write docs/results.md]
     python bench/tag_sources.py ../shared/data timing
     python bench/tag_sources.py ../shared/data rekey   # after ../shared/data was copied or mounted anew
@@ -609,6 +609,10 @@ ROWS = (
     ("(d) mcbr-fusion head + jamendo-fcn tags, late", "head", ("msd-musicnn", "mn04-patch"), "jamendo-fcn", ()),
     ("(d) mcbr-fusion embedding + the taggers' genre tags as features", "head", ("msd-musicnn", "mn04-patch"), None,
      ("as-mn04", "jamendo-fcn", "msd-musicnn")),
+    ("(a) msd-vgg embedding", "head", ("msd-vgg",), None, ()),
+    ("(a) mtt-vgg embedding", "head", ("mtt-vgg",), None, ()),
+    ("(b) msd-musicnn + as-mn04 per patch + msd-vgg (mcbr-fusion + msd-vgg)", "head",
+     ("msd-musicnn", "mn04-patch", "msd-vgg"), None, ()),
 )  # fmt: skip
 
 
