@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np
 import tag_sources as bench
+import tag_studies as studies
 
 from tools.heads_common import argument_parser, licence_lines
 
@@ -254,7 +255,7 @@ def thresholds(
 
 def measure(st: Any, poprock: str) -> dict[str, dict[str, Any]]:
     """Benchmarks, out-of-fold thresholds and the C each fold chose, per head, under the bench protocol."""
-    genre = bench.poprock_row(st, SOURCES, poprock)
+    genre = studies.poprock_row(st, SOURCES, poprock)
     rest = bench.run_row(st, SOURCES)
     out: dict[str, dict[str, Any]] = {}
     idx, P = genre["_genre_oof"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mcbr_core.engine import Engine
 from mcbr_core.genres import GenreRules, flatten_tree
