@@ -20,7 +20,7 @@ from mcbr_core.errors import ConfigError, ModelError
 from mcbr_core.features.patches import patches
 from mcbr_core.features.spectral import mel_filterbank
 from mcbr_core.features.won_mel import WonMel, WonMelConfig
-from mcbr_core.models.checkpoint import save_model
+from mcbr_core.models.checkpoint import read_card, save_model
 from mcbr_core.models.won import (
     FAMILIES,
     WonCRNN,
@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("MCBR_SHARED") or REPO.parent / "shared")
 WEIGHTS = SHARED / "reference" / "weights" / "won-sota-tagging"
 DATA = SHARED / "data"
-SHIPPED = [p for p in sorted((REPO / "models").glob("*.safetensors")) if p.stem.split("-")[0] in ("jamendo", "msd")
-           and p.stem != "msd-musicnn"]  # fmt: skip
+SHIPPED = [p for p in sorted((REPO / "models").glob("*.safetensors"))
+           if read_card(p)["architecture"]["family"].startswith("won-")]  # fmt: skip
 
 needs_weights = pytest.mark.skipif(not WEIGHTS.is_dir(), reason="shared won-sota-tagging weights not found")
 needs_data = pytest.mark.skipif(not (DATA / "4q").is_dir(), reason="shared data not found")
