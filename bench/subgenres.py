@@ -63,6 +63,11 @@ def main() -> None:
                 p = v.tag(label)[idx]
                 subs[name] = np.maximum(subs.get(name, 0.0), p)
     family_col = {g: k for k, g in enumerate(st.genres)}
+    # the genre head's labels named otherwise in the tree (latin: "caribbean and latin american")
+    tree = read_card(resolve_model("mcbr-genres")).get("genre_tree", {})
+    family_col.update(
+        {v["tree"]: family_col[label] for label, v in tree.items() if v.get("tree") and label in family_col}
+    )
     print(f"{len(idx)} clips with genres; {len(subs)} sub-genres: {', '.join(sorted(subs))}")
     print("| threshold | clips with a sub-genre | sub-genres written | family precision | most written |")
     print("|---|---|---|---|---|")

@@ -321,9 +321,16 @@ class Engine:
     def _choose(
         self, scored: list[tagging.Scored], kind: str, specific: Sequence[tagging.Scored] = ()
     ) -> list[str]:
-        return tagging.choose(
-            scored, kind, self.tag_settings, thresholds=self.thresholds.get(kind), specific=specific
-        )
+        return tagging.choose(scored, kind, self.tag_settings, thresholds=self.thresholds.get(kind),
+                              specific=specific, tree_names=self._tree_names)  # fmt: skip
+
+    @cached_property
+    def _tree_names(self) -> dict[str, str]:
+        """The genre head's labels whose name in the tree differs (its card's ``genre_tree``)."""
+        if "genre" not in self.sources:
+            return {}
+        tree = self.sources["genre"][1].get("genre_tree", {})
+        return {label: str(v["tree"]) for label, v in tree.items() if v.get("tree") and v["tree"] != label}
 
     def tags(self, analysis: Analysis) -> Tags:
         """Genres, moods and score attributes from an analysis."""

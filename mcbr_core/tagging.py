@@ -114,6 +114,7 @@ def choose(
     *,
     thresholds: Mapping[str, float] | None = None,
     specific: Sequence[Scored] = (),
+    tree_names: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Pick the names to write for one kind.
 
@@ -139,6 +140,10 @@ def choose(
     specific
         Genre labels of a pretrained tagger (any tree depth): those at or above the
         kind's ``specific`` score that sit below a chosen family in the tree join it.
+    tree_names
+        Label -> its name in the tree where the two differ (a head card's
+        ``genre_tree``: ``latin`` -> ``caribbean and latin american``), so that
+        ``salsa`` joins ``latin``.
 
     Returns
     -------
@@ -164,7 +169,7 @@ def choose(
             family = rules.family(rules.normalise(labels[0]))
             names = [family] if rules.allowed(family) else []
         if ks.specific is not None and specific:
-            names = _with_subgenres(names, specific, ks.specific, rules, renames)
+            names = _with_subgenres(names, specific, ks.specific, rules, renames, tree_names or {})
     else:
         names = labels
     out: list[str] = []
@@ -176,19 +181,25 @@ def choose(
 
 
 def _with_subgenres(
-    names: list[str], specific: Sequence[Scored], at: float, rules: GenreRules, renames: Mapping[str, str]
+    names: list[str],
+    specific: Sequence[Scored],
+    at: float,
+    rules: GenreRules,
+    renames: Mapping[str, str],
+    tree_names: Mapping[str, str],
 ) -> list[str]:
-    """``names`` (families, best first) with the confident sub-genres of each placed beside it."""
-    subs: dict[str, list[str]] = {}
+    """``names`` (best first) with the confident genres below each in the tree placed beside it."""
+    found: list[str] = []
     for s in sorted(specific, key=lambda s: -s.score):
         if s.score < at:
             break
         genre = rules.tree_name(renames.get(s.label.lower(), s.label) or "")
-        if genre and rules.depth(genre) and rules.allowed(genre):
-            subs.setdefault(rules.family(genre), []).append(genre)
+        if genre and rules.depth(genre) and rules.allowed(genre) and genre not in found:
+            found.append(genre)
     out: list[str] = []
     for name in names:
-        below = [g for g in subs.get(rules.family(name), []) if g != name and g not in names]
+        node = tree_names.get(name, name)  # the written name's node in the tree
+        below = [g for g in found if node in rules.parents(g)[1:] and g not in names and g not in out]
         out += [*below, name] if rules.prefer_specific else [name, *below]
     return out
 

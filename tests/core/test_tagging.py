@@ -182,3 +182,26 @@ def test_subgenres_join_their_written_family() -> None:
     assert choose(heads, "genre", first, specific=specific) == ["Heavy Metal", "Rock"]
     only_rock = [Scored("genre", "rock", 0.8)]
     assert choose(only_rock, "genre", settings, specific=specific) == ["Rock", "Heavy Metal"]
+
+
+def test_subgenres_join_a_label_named_otherwise_in_the_tree_and_only_below_it() -> None:
+    from mcbr_core.tagging import Scored
+
+    tree = flatten_tree([{"caribbean and latin american": ["salsa", "reggaeton"]},
+                         {"easy listening": ["lounge", {"new-age music": ["ambient new age"]}]}])  # fmt: skip
+    rules = GenreRules(branches=tree)
+    settings = TagSettings(genre=KindSettings(threshold=0.3, count=4, specific=0.4), genres=rules)
+    heads = [Scored("genre", "latin", 0.8), Scored("genre", "new age", 0.5)]
+    specific = [Scored("genre", "Salsa music", 0.7), Scored("genre", "New-age music", 0.9),
+                Scored("genre", "Lounge", 0.9)]  # fmt: skip
+    named = {"latin": "caribbean and latin american", "new age": "new-age music"}  # a head card's genre_tree
+    # salsa sits below latin's node; lounge is new-age music's sibling, and new-age music is New Age itself
+    assert choose(heads, "genre", settings, specific=specific, tree_names=named) == [
+        "Latin",
+        "Salsa",
+        "New Age",
+    ]
+    assert choose(heads, "genre", settings, specific=specific) == [
+        "Latin",
+        "New Age",
+    ]  # names not in the tree
