@@ -49,19 +49,20 @@ def main() -> None:
     rules = tree_rules()
     st = bench.Study(args.data)
     idx, Y, _ = st.task("genres")
-    taggers = {"mn04-patch": "as-mn04", "msd-musicnn": "msd-musicnn"}
+    import tempfile
+
+    from mcbr_core.engine import Engine
     from mcbr_core.models.checkpoint import read_card
     from mcbr_core.models.shipped import resolve_model
+    from mcbr_core.settings import AnalysisSettings, IndexSettings, KindSettings, TagSettings
 
-    kinds = read_card(resolve_model("mcbr-fusion"))["tag_kinds"]
-    subs: dict[str, np.ndarray] = {}
-    for source, part in taggers.items():
-        v = st.vectors(source)
-        for label, kind in kinds[part].items():
-            name = rules.tree_name(label) if kind == "genre" else None
-            if name and rules.depth(name) and rules.allowed(name):
-                p = v.tag(label)[idx]
-                subs[name] = np.maximum(subs.get(name, 0.0), p)
+    # the plugin's own choice of sub-genre tags (Engine._subgenres), each scored as the best of its taggers' tags
+    work = Path(tempfile.mkdtemp())
+    engine = Engine(analysis=AnalysisSettings(), tags=TagSettings(genre=KindSettings(specific=0.0), genres=rules),
+                    index=IndexSettings(backend="exact"), store_path=work / "s.db", index_dir=work)  # fmt: skip
+    source = {"as-mn04": st.vectors("mn04-patch"), "msd-musicnn": st.vectors("msd-musicnn")}  # fusion's parts
+    subs = {name: np.max([source[head].tag(label)[idx] for head, label in pairs], axis=0)
+            for name, pairs in engine._subgenres.values()}  # fmt: skip
     family_col = {g: k for k, g in enumerate(st.genres)}
     # the genre head's labels named otherwise in the tree (latin: "caribbean and latin american")
     tree = read_card(resolve_model("mcbr-genres")).get("genre_tree", {})

@@ -251,7 +251,7 @@ class Engine:
         kinds = self.card.get("tag_kinds", {})
         for head, labels in self.card["heads"].items():
             for label in labels:
-                kind = head if head in tagging.KINDS else kinds.get(head, {}).get(label, "other")
+                kind = tagging.kind_of(head, label, kinds)
                 if kind in tagging.KINDS and kind not in self.sources:
                     out[f"mcbr_{kind}_{tagging.slug(label)}"] = tagging.Scored(kind, label, 0.0)
         for kind, (_, card) in self.sources.items():
@@ -274,7 +274,7 @@ class Engine:
         found: dict[str, list[tuple[str, str]]] = {}
         for head, labels in self.card["heads"].items():
             for label in labels:
-                if kinds.get(head, {}).get(label) != "genre":
+                if tagging.kind_of(head, label, kinds) != "genre":
                     continue
                 name = rules.tree_name(label)
                 if name and rules.depth(name) and rules.allowed(name):

@@ -237,6 +237,8 @@ class TagSettings:
     def __post_init__(self) -> None:
         if not self.separator:
             raise ConfigError("mcbr.mood_separator: must not be empty")
+        if self.mood.specific is not None:
+            raise ConfigError("mcbr.mood.specific: sub-genres are for genres only (mcbr.genre.specific)")
 
 
 @dataclass(frozen=True)

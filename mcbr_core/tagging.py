@@ -30,6 +30,12 @@ def canonical(label: str) -> str:
     return spell(label)
 
 
+def kind_of(head: str, label: str, kinds: Mapping[str, Mapping[str, str]]) -> str:
+    """A model output's kind: a head named ``genre`` or ``mood`` is of that kind throughout;
+    other heads' labels are as the card's ``tag_kinds`` says, ``other`` when it says nothing."""
+    return head if head in KINDS else kinds.get(head, {}).get(label, "other")
+
+
 @dataclass(frozen=True)
 class Scored:
     """One label of one kind with its probability."""
@@ -57,8 +63,7 @@ def scored_labels(
     out = []
     for head, labels in scores.items():
         for label, score in labels.items():
-            kind = head if head in KINDS else kinds.get(head, {}).get(label, "other")
-            out.append(Scored(kind, label, float(score)))
+            out.append(Scored(kind_of(head, label, kinds), label, float(score)))
     return out
 
 
@@ -73,9 +78,7 @@ def taggable_scores(
     out: dict[str, dict[str, float]] = {}
     for head, labels in scores.items():
         kept = {
-            label: round(float(p), 4)
-            for label, p in labels.items()
-            if (head if head in KINDS else kinds.get(head, {}).get(label, "other")) in KINDS
+            label: round(float(p), 4) for label, p in labels.items() if kind_of(head, label, kinds) in KINDS
         }
         if kept:
             out[head] = kept

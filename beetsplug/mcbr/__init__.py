@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from mcbr_core.tagger import Outcome, Tagger, Track
 
 #: The score attributes this plugin owns: per label, and the continuous ones.
-SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_", "mcbr_arousal", "mcbr_valence", "mcbr_danceability")
+SCORE_PREFIXES = ("mcbr_genre_", "mcbr_mood_", "mcbr_arousal", "mcbr_valence")
 
 
 class _BeetsLogHandler(logging.Handler):

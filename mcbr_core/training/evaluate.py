@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mcbr_core.errors import McbrError
+from mcbr_core.tagging import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def map_labels(card_heads: dict[str, list[str]], tag_kinds: dict[str, dict[str, 
         if exact and head not in exact:
             continue
         for j, name in enumerate(names):
-            label_kind = head if head in ("genre", "mood") else tag_kinds.get(head, {}).get(name, "other")
+            label_kind = kind_of(head, name, tag_kinds)
             if not exact and kind != "other" and label_kind != kind:
                 continue
             key = _norm_label(name)

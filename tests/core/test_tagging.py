@@ -155,6 +155,8 @@ def test_threshold_auto_uses_each_labels_own_threshold() -> None:
         KindSettings(threshold="high")
     with pytest.raises(ConfigError, match="specific"):
         KindSettings(specific=1.5)
+    with pytest.raises(ConfigError, match="mcbr.mood.specific: sub-genres are for genres only"):
+        TagSettings(mood=KindSettings(specific=0.5))
 
 
 def test_subgenres_join_their_written_family() -> None:
