@@ -13,9 +13,8 @@ from pathlib import Path
 
 import confuse
 from beets import config as beets_config
-from beets.ui import UserError
 
-from beetsplug.mcbr.settings.defaults import DEFAULTS, check_keys, user_error, user_errors
+from beetsplug.mcbr.settings.defaults import DEFAULTS, check_keys, flag, user_error, user_errors
 from beetsplug.mcbr.settings.genres import FAMILIES, _genre_rules, _lastgenre_file, _read_yaml, _whitelist
 from beetsplug.mcbr.settings.sections import (
     MixesSettings,
@@ -137,10 +136,8 @@ def read_auto(config: confuse.ConfigView) -> bool:
     UserError
         If it is not yes or no.
     """
-    value = config["auto"].get()
-    if not isinstance(value, bool):
-        raise UserError(f"mcbr.auto: expected yes or no, got {value!r}")
-    return value
+    with user_errors():
+        return flag(config, "auto")
 
 
 def load(config: confuse.ConfigView) -> PluginSettings:

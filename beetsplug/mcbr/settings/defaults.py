@@ -169,6 +169,20 @@ def check_keys(config: confuse.ConfigView, defaults: dict[str, Any] = DEFAULTS, 
             check_keys(config[key], default, f"{where}.{key}")
 
 
+def flag(config: confuse.ConfigView, key: str) -> bool:
+    """A yes/no setting of ``config`` (``mcbr``).
+
+    Raises
+    ------
+    mcbr_core.errors.McbrError
+        ``mcbr.auto: expected yes or no, got 'maybe'``.
+    """
+    value = config[key].get()
+    if not isinstance(value, bool):
+        raise McbrError(f"mcbr.{key}: expected yes or no, got {value!r}")
+    return value
+
+
 def section_values(config: confuse.ConfigView, name: str, **overrides: Any) -> dict[str, Any]:
     """The ``name`` section's values (after checking every key of ``config``), with the
     ``overrides`` that are not ``None`` on top."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import confuse
 from beets import config as beets_config
 
-from beetsplug.mcbr.settings.defaults import check_keys, section_values, user_errors
+from beetsplug.mcbr.settings.defaults import check_keys, flag, section_values, user_errors
 from mcbr_core.errors import McbrError
 from mcbr_core.settings import from_mapping
 
@@ -231,9 +231,7 @@ def load_mixes(config: confuse.ConfigView) -> MixesSettings:
 
     with user_errors():
         check_keys(config)
-        auto = config["mixes_auto"].get()
-        if not isinstance(auto, bool):
-            raise McbrError(f"mcbr.mixes_auto: expected yes or no, got {auto!r}")
+        auto = flag(config, "mixes_auto")
         specs = load_specs(config["mixes"].get())
         folder = None
         for view in (config["mixes_dir"], config["playlist"]["dir"]):
