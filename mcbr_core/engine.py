@@ -281,6 +281,11 @@ class Engine:
                     found.setdefault(name, []).append((head, label))
         return {f"mcbr_genre_{tagging.slug(n)}": (n, tuple(pairs)) for n, pairs in sorted(found.items())}
 
+    @property
+    def subgenre_fields(self) -> tuple[str, ...]:
+        """The sub-genre score attributes: what a host keeps of a track for tagging it again from its embedding."""
+        return tuple(self._subgenres)
+
     def _subgenre_scores(
         self, scores: Mapping[str, Mapping[str, float]], stored: Mapping[str, float]
     ) -> list[tagging.Scored]:

@@ -49,8 +49,9 @@ class Track:
         What the last analysis recorded (``mcbr_model``, ``mcbr_heads``,
         ``mcbr_status``, ``mcbr_mtime``); ``None`` when never analysed.
     scores
-        The score attributes it recorded (``mcbr_genre_heavy_metal``): tagging again
-        from the stored embedding keeps the sub-genre scores that came from the audio.
+        Its sub-genre score attributes (``Engine.subgenre_fields``, e.g.
+        ``mcbr_genre_heavy_metal``): tagging again from the stored embedding keeps
+        these scores, which came from the audio.
     """
 
     id: int

@@ -268,7 +268,7 @@ class McbrPlugin(BeetsPlugin):
             heads=item.get("mcbr_heads"),
             status=item.get("mcbr_status"),
             mtime=item.get("mcbr_mtime"),
-            scores={k: item[k] for k in item.keys(computed=False) if k.startswith(SCORE_PREFIXES)},
+            scores={k: item[k] for k in self.engine.subgenre_fields if k in item},
         )
 
     def process(
